@@ -1,0 +1,55 @@
+import dagster as dg
+
+from route_assets.assets.base_generation import base_generation
+from route_assets.assets.common import GROUP, OWNERS
+from route_assets.assets.flaw_classification import flaw_classification
+from route_assets.assets.qa_resize import qa_resize
+from route_assets.assets.surgical_edit import surgical_edit
+from route_assets.assets.video_expansion import video_expansion
+from route_assets.brief import BriefError, registered_brief
+from route_assets.cost_events import cost_lines
+from route_assets.costs import cost_frame, markdown_table, report_csv, totals
+from route_assets.storage import CreativeStore
+
+CSV_FILE = "cost_report.csv"
+MD_FILE = "cost_report.md"
+
+
+@dg.asset(
+    group_name=GROUP,
+    owners=OWNERS,
+    deps=[base_generation, flaw_classification, surgical_edit, qa_resize, video_expansion],
+    kinds={"pandas", "csv"},
+    code_version="1",
+)
+def campaign_cost_report(
+    context: dg.AssetExecutionContext, store: dg.ResourceParam[CreativeStore]
+) -> dg.MaterializeResult:
+    """Spend per campaign by ad set, stage, model and provider, from materialization events."""
+    frame = cost_frame(cost_lines(context.instance))
+    metadata: dict[str, dg.RawMetadataValue] = {}
+    sections = []
+    for campaign, part in frame.groupby("campaign"):
+        campaign = str(campaign)
+        csv_key = store.put_campaign_file(campaign, CSV_FILE, report_csv(part).encode())
+        spent = float(part["usd"].sum())
+        try:
+            left = registered_brief(store, campaign).budget_usd - spent
+        except BriefError:
+            left = float("nan")
+        md = (f"## {campaign}: ${spent:.4f} spent, ${left:.4f} of budget left\n\n"
+              + "\n\n".join(markdown_table(totals(part, by)) for by in ("ad_set", "stage", "model")))
+        store.put_campaign_file(campaign, MD_FILE, md.encode())
+        sections.append(md)
+        metadata[f"cost_usd/{campaign}"] = dg.MetadataValue.float(round(spent, 4))
+        metadata[f"budget_left_usd/{campaign}"] = dg.MetadataValue.float(round(left, 4))
+        metadata[f"report/{campaign}"] = dg.MetadataValue.path(store.location(csv_key))
+        context.log.info(f"{campaign}: ${spent:.4f} over {len(part)} calls")
+    return dg.MaterializeResult(metadata={
+        # The report itself costs nothing; campaign spend is under cost_usd/<campaign>.
+        "cost_usd": dg.MetadataValue.float(0.0),
+        "total_spend_usd": dg.MetadataValue.float(round(float(frame["usd"].sum()), 4)),
+        "campaigns": dg.MetadataValue.int(len(sections)),
+        "summary": dg.MetadataValue.md("\n\n".join(sections) or "no spend recorded yet"),
+        **metadata,
+    })

@@ -1,0 +1,154 @@
+"""The model catalog, the routing policy and the placement catalog: data files, typed.
+
+The YAML files live in `route_assets/data/`; everything here only loads and validates them.
+"""
+
+import functools
+import math
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+PriceUnit = Literal["image", "megapixel", "second"]
+HOSTED_PROVIDERS = ("bfl", "gemini", "fal", "replicate")
+LOCAL = "local"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    unit: PriceUnit
+    usd: float = Field(ge=0)
+    min_seconds: float = 0
+
+    def cost(self, *, width: int = 0, height: int = 0, seconds: float = 0, count: int = 1) -> float:
+        """List price of `count` outputs of the given size or duration."""
+        if self.unit == "image":
+            each = self.usd
+        elif self.unit == "megapixel":
+            # fal bills every started megapixel (provider-apis.md §0).
+            each = self.usd * math.ceil(width * height / 1_000_000)
+        else:
+            each = self.usd * max(seconds, self.min_seconds)
+        return round(each * count, 6)
+
+
+class Endpoint(Price):
+    endpoint: str
+
+
+class Model(_Strict):
+    id: str
+    kind: Literal["image", "video"]
+    capabilities: tuple[str, ...]
+    strengths: tuple[str, ...] = ()
+    latency_s: float
+    durations_s: tuple[float, ...] = ()
+    list_price: Price
+    endpoints: dict[str, Endpoint]
+    defects: dict[str, float] = {}
+
+
+class Catalog(_Strict):
+    models: tuple[Model, ...]
+
+    def get(self, model_id: str) -> Model:
+        for model in self.models:
+            if model.id == model_id:
+                return model
+        raise KeyError(f"model {model_id!r} is not in the catalog")
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(m.id for m in self.models)
+
+
+class EditPolicy(_Strict):
+    min_ssim_outside: float = 0.98
+    max_palette_delta_e: float = 3.0
+
+
+class Policy(_Strict):
+    providers: tuple[str, ...]
+    tiers: dict[str, tuple[str, ...]]
+    motion: dict[str, tuple[str, ...]]
+    candidates: int = Field(ge=1, le=8)
+    max_rerolls: int = Field(ge=0, le=10)
+    image_size: tuple[int, int]
+    video_seconds: float = Field(gt=0, le=60)
+    edit: EditPolicy = EditPolicy()
+    thresholds: dict[str, float] = {}
+
+    def merged(self, overrides: dict[str, Any]) -> "Policy":
+        """This policy with a brief's overrides applied (mappings merge one level deep)."""
+        data = self.model_dump()
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return Policy.model_validate(data)
+
+
+class SafeZone(_Strict):
+    top: float = Field(0, ge=0, lt=0.5)
+    bottom: float = Field(0, ge=0, lt=0.5)
+    left: float = Field(0, ge=0, lt=0.5)
+    right: float = Field(0, ge=0, lt=0.5)
+
+
+class VideoSpec(_Strict):
+    seconds: float = Field(gt=0)
+    fps: int = Field(gt=0, le=60)
+    max_bytes: int = Field(gt=0)
+    min_seconds: float = 0
+    max_seconds: float = 600
+
+
+class Placement(_Strict):
+    id: str
+    name: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    format: Literal["jpeg", "png"]
+    max_bytes: int = Field(gt=0)
+    safe_zone: SafeZone = SafeZone()
+    video: VideoSpec | None = None
+
+
+class Placements(_Strict):
+    placements: tuple[Placement, ...]
+
+    def get(self, placement_id: str) -> Placement:
+        for placement in self.placements:
+            if placement.id == placement_id:
+                return placement
+        raise KeyError(f"placement {placement_id!r} is not in the placement catalog")
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.placements)
+
+
+def _data(name: str) -> Any:
+    text = resources.files("route_assets").joinpath("data", name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    return Catalog.model_validate(_data("models.yaml"))
+
+
+@functools.cache
+def load_policy() -> Policy:
+    return Policy.model_validate(_data("policy.yaml"))
+
+
+@functools.cache
+def load_placements() -> Placements:
+    return Placements.model_validate(_data("placements.yaml"))
