@@ -77,6 +77,10 @@ def plan_crop(
     cy = (keep[1] + keep[3]) / 2 - crop_h * ((zone.top - zone.bottom) / 2 + 0.5)
     x0 = int(round(min(max(cx, 0), src_w - crop_w)))
     y0 = int(round(min(max(cy, 0), src_h - crop_h)))
+    clear = (x0 + int(crop_w * zone.left), y0 + int(crop_h * zone.top),
+             x0 + crop_w - int(crop_w * zone.right), y0 + crop_h - int(crop_h * zone.bottom))
+    if overlap_fraction(keep, clear) < 1.0:  # the source edge stops the crop sliding far enough
+        return (0, 0, src_w, src_h), True
     return (x0, y0, x0 + crop_w, y0 + crop_h), False
 
 
