@@ -97,8 +97,9 @@ def test_byte_cap_is_met_by_searching_quality():
 def test_decoder_refuses_non_images_and_bombs():
     with pytest.raises(codecs.EncodeError, match="not a decodable image"):
         codecs.decode(b"<html>expired</html>")
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     big = io.BytesIO()
     Image.new("1", (9000, 9000)).save(big, format="PNG")
