@@ -12,17 +12,20 @@ from route_assets.storage import CreativeStore, open_store
 class StoreResource(dg.ConfigurableResource):
     """The CreativeStore: a local directory by default, S3 in production."""
 
-    url: str = Field(
-        default_factory=settings.store_url,
-        description="A directory, or s3://bucket/prefix (credentials from the AWS environment).",
+    url: str | None = Field(
+        default=None,
+        description="A directory, or s3://bucket/prefix (credentials from the AWS environment); "
+        "default ROUTE_ASSETS_STORE or $ROUTE_ASSETS_HOME/store, read when a run starts.",
     )
     endpoint_url: str | None = Field(
-        default_factory=settings.s3_endpoint_url,
-        description="S3-compatible endpoint (MinIO, R2, moto); unset for AWS.",
+        default=None,
+        description="S3-compatible endpoint (MinIO, R2, moto); default "
+        "ROUTE_ASSETS_S3_ENDPOINT_URL; unset for AWS.",
     )
 
     def create_resource(self, context: dg.InitResourceContext) -> CreativeStore:
-        return open_store(self.url, endpoint_url=self.endpoint_url)
+        return open_store(self.url or settings.store_url(),
+                          endpoint_url=self.endpoint_url or settings.s3_endpoint_url())
 
 
 class EnginesResource(dg.ConfigurableResource):

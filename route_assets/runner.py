@@ -1,7 +1,7 @@
 """Materialize ad-set partitions in process on a persistent instance, re-rolling a partition
 with new seeds (bounded by the policy) when no candidate is usable."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -34,9 +34,18 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The message a user can act on: a Failure's description, else the root exception."""
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            return f"{event.step_key}: {data.user_failure_data.description}"
+        error = data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        if error is not None:
+            return f"{event.step_key}: {error.message.strip()}"
     failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
     return f"failed check(s): {', '.join(failed)}" if failed else "run failed"
 
@@ -56,13 +65,14 @@ def run_ad_set(
     max_rerolls: int,
     variant: str = "",
     on_attempt: Callable[[int], None] = lambda attempt: None,
+    resources: Mapping[str, object] = RESOURCES,
 ) -> AdSetOutcome:
     outcome = AdSetOutcome(key)
     for attempt in range(max_rerolls + 1):
         on_attempt(attempt)
         config = {"ops": {"base_generation": {"config": {"attempt": attempt, "variant": variant}}}}
         result = dg.materialize(
-            STAGE_ASSETS, partition_key=str(key), instance=instance, resources=RESOURCES,
+            STAGE_ASSETS, partition_key=str(key), instance=instance, resources=dict(resources),
             run_config={**config, **QUIET}, raise_on_error=False,
             tags={"campaign": key.campaign, "attempt": str(attempt)},
         )
@@ -81,7 +91,9 @@ def run_ad_set(
     return outcome
 
 
-def run_cost_report(instance: dg.DagsterInstance) -> dict[str, object]:
-    result = dg.materialize([campaign_cost_report], instance=instance, resources=RESOURCES,
-                            run_config=QUIET, selection=[campaign_cost_report])
+def run_cost_report(
+    instance: dg.DagsterInstance, resources: Mapping[str, object] = RESOURCES
+) -> dict[str, object]:
+    result = dg.materialize([campaign_cost_report], instance=instance,
+                            resources={"store": resources["store"]}, run_config=QUIET)
     return _metadata(result)["campaign_cost_report"]

@@ -43,7 +43,7 @@ def seed_for(key: AdSetKey, *, variant: str, attempt: int, index: int) -> int:
 
 def cost_metadata(lines: list[CostLine]) -> dict[str, dg.MetadataValue]:
     return {
-        "cost_usd": dg.MetadataValue.float(round(sum(line.usd for line in lines), 6)),
+        "cost_usd": dg.MetadataValue.float(round(float(sum(line.usd for line in lines)), 6)),
         "cost_lines": dg.MetadataValue.json([line.model_dump() for line in lines]),
         "cached_calls": dg.MetadataValue.int(sum(line.cached for line in lines)),
     }

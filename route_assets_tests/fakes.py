@@ -1,0 +1,23 @@
+"""Plain-class fakes: state in through the constructor, calls recorded in public lists."""
+
+import numpy as np
+
+from route_assets.imaging import codecs
+from route_assets.providers.base import GeneratedImage, ImageGenerator, ImageRequest
+
+
+class BlankImageGenerator(ImageGenerator):
+    """A generator that forgets the subject: every image is the brand background alone."""
+
+    def __init__(self, *, cost_usd: float = 0.01) -> None:
+        self.cost_usd = cost_usd
+        self.requests: list[ImageRequest] = []
+
+    def generate(self, request: ImageRequest) -> GeneratedImage:
+        self.requests.append(request)
+        rgb = tuple(int(request.palette[0][i:i + 2], 16) for i in (1, 3, 5))
+        image = np.empty((request.height, request.width, 3), np.uint8)
+        image[:] = rgb
+        return GeneratedImage(png=codecs.encode_png(image), seed=request.seed,
+                              request_id=f"blank-{len(self.requests)}", cost_usd=self.cost_usd,
+                              simulated=True, latency_s=0.0)
