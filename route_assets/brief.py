@@ -187,7 +187,8 @@ def resolve(brief: Brief, index: int) -> ResolvedAdSet:
         "locale": market.locale,
         "placements": ad_set.placements or brief.defaults.placements,
         "motion": ad_set.motion or brief.defaults.motion,
-        "candidates": ad_set.candidates or brief.defaults.candidates
+        "candidates": ad_set.candidates
+        or brief.defaults.candidates
         or brief.effective_policy().candidates,
         "palette": brief.brand.palette,
         "brand": brief.brand.name,
@@ -280,7 +281,9 @@ class BriefSnapshots(Protocol):
 
 def save_brief(store: BriefSnapshots, brief: Brief) -> str:
     """Register the validated brief with the store, where every stage and run reads it."""
-    return store.put_campaign_file(brief.campaign, BRIEF_FILE, brief.model_dump_json(indent=2).encode())
+    return store.put_campaign_file(
+        brief.campaign, BRIEF_FILE, brief.model_dump_json(indent=2).encode()
+    )
 
 
 def registered_brief(store: BriefSnapshots, campaign: str) -> Brief:

@@ -1,7 +1,10 @@
 """`route-assets`: validate, plan, run and report campaigns from the command line."""
 
+import functools
 import sys
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -9,6 +12,9 @@ from route_assets import settings
 from route_assets.brief import Brief, BriefError, load_brief
 from route_assets.catalog import LOCAL, load_catalog, load_placements
 from route_assets.routing import Need, NoRouteError, clip_seconds, route
+
+if TYPE_CHECKING:
+    from route_assets.runner import AdSetOutcome
 
 EXIT_INVALID = 2
 
@@ -21,11 +27,16 @@ def _load(path: str) -> Brief:
         sys.exit(EXIT_INVALID)
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: Sequence[Sequence[object]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths)),
-                      *(fmt.format(*map(str, r)) for r in rows)])
+    return "\n".join(
+        [
+            fmt.format(*header),
+            fmt.format(*("-" * w for w in widths)),
+            *(fmt.format(*map(str, r)) for r in rows),
+        ]
+    )
 
 
 @click.group()
@@ -40,9 +51,11 @@ def validate(brief: str) -> None:
     parsed = _load(brief)
     placements = {p for a in parsed.ad_sets for p in parsed.ad_set(a.id).placements}
     motion = sum(parsed.ad_set(a.id).motion is not None for a in parsed.ad_sets)
-    click.echo(f"{brief}: valid — campaign {parsed.campaign}, {len(parsed.ad_sets)} ad sets, "
-               f"{len(parsed.markets)} markets, {len(placements)} placements, "
-               f"{motion} with motion, budget ${parsed.budget_usd:.2f}")
+    click.echo(
+        f"{brief}: valid — campaign {parsed.campaign}, {len(parsed.ad_sets)} ad sets, "
+        f"{len(parsed.markets)} markets, {len(placements)} placements, "
+        f"{motion} with motion, budget ${parsed.budget_usd:.2f}"
+    )
 
 
 def _plan_rows(parsed: Brief) -> tuple[list[list[str]], float]:
@@ -51,18 +64,34 @@ def _plan_rows(parsed: Brief) -> tuple[list[list[str]], float]:
     rows, total = [], 0.0
     for a in parsed.ad_sets:
         ad_set = parsed.ad_set(a.id)
-        needs = [(Need("generate", ad_set.tier, count=ad_set.candidates, width=width,
-                       height=height), f"{ad_set.candidates} x {width}x{height}")]
+        needs = [
+            (
+                Need("generate", ad_set.tier, count=ad_set.candidates, width=width, height=height),
+                f"{ad_set.candidates} x {width}x{height}",
+            )
+        ]
         if ad_set.motion:
-            needs += [(Need("video", ad_set.motion, seconds=spec.video.seconds), spec.id)
-                      for spec in (placements.get(p) for p in ad_set.placements) if spec.video]
+            needs += [
+                (Need("video", ad_set.motion, seconds=spec.video.seconds), spec.id)
+                for spec in (placements.get(p) for p in ad_set.placements)
+                if spec.video
+            ]
         for need, what in needs:
             decision = route(need, policy, catalog, frozenset({LOCAL}))
             if need.stage == "video":
                 what += f" {clip_seconds(catalog.get(decision.model), need.seconds):g}s"
             total += decision.estimated_cost_usd
-            rows.append([a.id, need.stage, what, decision.model, decision.provider,
-                         f"${decision.estimated_cost_usd:.4f}", decision.reason])
+            rows.append(
+                [
+                    a.id,
+                    need.stage,
+                    what,
+                    decision.model,
+                    decision.provider,
+                    f"${decision.estimated_cost_usd:.4f}",
+                    decision.reason,
+                ]
+            )
     return rows, total
 
 
@@ -76,11 +105,14 @@ def plan(brief: str) -> None:
     except NoRouteError as exc:
         click.echo(f"error: {brief}: {exc}", err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(_table(rows, ["ad set", "stage", "output", "model", "provider", "estimate",
-                             "reason"]))
+    click.echo(
+        _table(rows, ["ad set", "stage", "output", "model", "provider", "estimate", "reason"])
+    )
     rerolls = parsed.effective_policy().max_rerolls
-    click.echo(f"\nestimated first-pass cost ${total:.4f} of budget ${parsed.budget_usd:.2f}"
-               f" (re-rolls, at most {rerolls} per ad set, add generation cost)")
+    click.echo(
+        f"\nestimated first-pass cost ${total:.4f} of budget ${parsed.budget_usd:.2f}"
+        f" (re-rolls, at most {rerolls} per ad set, add generation cost)"
+    )
     if total > parsed.budget_usd:
         click.echo("warning: the plan exceeds the budget; runs stop before overspending", err=True)
 
@@ -94,8 +126,11 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
     parsed = _load(brief)
     unknown = [a for a in ad_sets if a not in {x.id for x in parsed.ad_sets}]
     if unknown:
-        click.echo(f"error: {brief}: no ad set {unknown}; known: "
-                   + ", ".join(a.id for a in parsed.ad_sets), err=True)
+        click.echo(
+            f"error: {brief}: no ad set {unknown}; known: "
+            + ", ".join(a.id for a in parsed.ad_sets),
+            err=True,
+        )
         sys.exit(EXIT_INVALID)
     # Imported here so validate/plan stay fast and never touch the instance.
     from route_assets.instance import persistent_instance
@@ -110,37 +145,57 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
     for n, key in enumerate(keys, start=1):
         started = time.monotonic()
         outcome = run_ad_set(
-            instance, key, max_rerolls=parsed.effective_policy().max_rerolls, variant=variant,
-            on_attempt=lambda a, n=n, key=key: click.echo(
-                f"[{n}/{len(keys)}] {key}" + (f" re-roll {a}" if a else "") + " …"),
+            instance,
+            key,
+            max_rerolls=parsed.effective_policy().max_rerolls,
+            variant=variant,
+            on_attempt=functools.partial(_announce, f"[{n}/{len(keys)}] {key}"),
         )
         status = "ok" if outcome.success else f"FAILED: {outcome.error}"
         click.echo(f"[{n}/{len(keys)}] {key}: {status} ({time.monotonic() - started:.1f}s)")
         outcomes.append(outcome)
     report = run_cost_report(instance)
     click.echo("\n" + _summary(outcomes))
-    click.echo(f"\nspent ${report.get(f'cost_usd/{parsed.campaign}', 0.0)} (simulated when "
-               f"provider is local); budget left ${report.get(f'budget_left_usd/{parsed.campaign}')}")
-    click.echo(f"files: {store.location(parsed.campaign)}/<ad set>/{{surgical_edit,qa_resize,"
-               f"video_expansion}}/\ncost report: {report.get(f'report/{parsed.campaign}')}")
+    click.echo(
+        f"\nspent ${report.get(f'cost_usd/{parsed.campaign}', 0.0)} (simulated when "
+        f"provider is local); budget left ${report.get(f'budget_left_usd/{parsed.campaign}')}"
+    )
+    click.echo(
+        f"files: {store.location(parsed.campaign)}/<ad set>/{{surgical_edit,qa_resize,"
+        f"video_expansion}}/\ncost report: {report.get(f'report/{parsed.campaign}')}"
+    )
     click.echo(f"Dagster instance: {settings.dagster_home()} (browse it with `make ui`)")
     if not all(o.success for o in outcomes):
         sys.exit(1)
 
 
-def _summary(outcomes: list) -> str:  # type: ignore[type-arg]
-    rows = []
+def _announce(label: str, attempt: int) -> None:
+    click.echo(label + (f" re-roll {attempt} (new seeds)" if attempt else "") + " …")
+
+
+def _summary(outcomes: "list[AdSetOutcome]") -> str:
+    rows: list[list[object]] = []
     for o in outcomes:
         gen = o.metadata.get("base_generation", {})
         cls = o.metadata.get("flaw_classification", {})
         resize = o.metadata.get("qa_resize", {})
         vid = o.metadata.get("video_expansion", {})
-        cost = sum(float(m.get("cost_usd", 0.0)) for m in o.metadata.values())  # type: ignore[arg-type]
-        rows.append([o.key.ad_set, "ok" if o.success else "FAILED", o.attempts,
-                     gen.get("model", "-"), ",".join(cls.get("verdicts", []) or []) or "-",
-                     resize.get("placements", 0), vid.get("clips", 0), f"${cost:.4f}"])
-    return _table(rows, ["ad set", "status", "attempts", "model", "verdicts", "images",
-                         "videos", "cost"])
+        cost = sum(float(str(m.get("cost_usd", 0.0))) for m in o.metadata.values())
+        rows.append(
+            [
+                o.key.ad_set,
+                "ok" if o.success else "FAILED",
+                o.attempts,
+                gen.get("model", "-"),
+                ",".join(map(str, cls.get("verdicts") or [])) or "-",
+                resize.get("placements", 0),
+                vid.get("clips", 0),
+                f"${cost:.4f}",
+            ]
+        )
+    return _table(
+        rows, ["ad set", "status", "attempts", "model", "verdicts", "images", "videos", "cost"]
+    )
 
 
 @main.command()
@@ -163,10 +218,11 @@ def report(campaign: str) -> None:
         return
     for by in ("ad_set", "stage", "model", "provider"):
         click.echo(markdown_table(totals(frame, by)) + "\n")
-    click.echo(f"total ${frame['usd'].sum():.4f} over {len(frame)} calls, "
-               f"{int(frame['cached'].sum())} cached")
+    click.echo(
+        f"total ${frame['usd'].sum():.4f} over {len(frame)} calls, "
+        f"{int(frame['cached'].sum())} cached"
+    )
 
 
 if __name__ == "__main__":
     main()
-

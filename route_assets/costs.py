@@ -5,8 +5,17 @@ from collections.abc import Iterable
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-COLUMNS = ["campaign", "ad_set", "stage", "model", "provider", "usd", "request_id", "cached",
-           "simulated"]
+COLUMNS = [
+    "campaign",
+    "ad_set",
+    "stage",
+    "model",
+    "provider",
+    "usd",
+    "request_id",
+    "cached",
+    "simulated",
+]
 
 
 class CostLine(BaseModel):
@@ -44,23 +53,35 @@ def report_csv(frame: pd.DataFrame) -> str:
     if frame.empty:
         return ",".join([*keys, "usd", "calls", "cached", "simulated"]) + "\n"
     detail = frame.groupby(keys, as_index=False).agg(
-        usd=("usd", "sum"), calls=("usd", "size"), cached=("cached", "sum"),
+        usd=("usd", "sum"),
+        calls=("usd", "size"),
+        cached=("cached", "sum"),
         simulated=("simulated", "all"),
     )
     rows = [detail]
     for column in ("stage", "model"):
         per = frame.groupby(column, as_index=False).agg(
-            usd=("usd", "sum"), calls=("usd", "size"), cached=("cached", "sum"),
+            usd=("usd", "sum"),
+            calls=("usd", "size"),
+            cached=("cached", "sum"),
             simulated=("simulated", "all"),
         )
         per.insert(0, "ad_set", f"TOTAL by {column}")
         rows.append(per)
-    everything = pd.DataFrame([{
-        "ad_set": "TOTAL", "usd": frame["usd"].sum(), "calls": len(frame),
-        "cached": int(frame["cached"].sum()), "simulated": bool(frame["simulated"].all()),
-    }])
-    out = pd.concat([*rows, everything], ignore_index=True)[[*keys, "usd", "calls", "cached",
-                                                            "simulated"]]
+    everything = pd.DataFrame(
+        [
+            {
+                "ad_set": "TOTAL",
+                "usd": frame["usd"].sum(),
+                "calls": len(frame),
+                "cached": int(frame["cached"].sum()),
+                "simulated": bool(frame["simulated"].all()),
+            }
+        ]
+    )
+    out = pd.concat([*rows, everything], ignore_index=True)[
+        [*keys, "usd", "calls", "cached", "simulated"]
+    ]
     out["usd"] = out["usd"].round(4)
     return str(out.fillna("").to_csv(index=False))
 

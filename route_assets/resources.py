@@ -24,8 +24,10 @@ class StoreResource(dg.ConfigurableResource):
     )
 
     def create_resource(self, context: dg.InitResourceContext) -> CreativeStore:
-        return open_store(self.url or settings.store_url(),
-                          endpoint_url=self.endpoint_url or settings.s3_endpoint_url())
+        return open_store(
+            self.url or settings.store_url(),
+            endpoint_url=self.endpoint_url or settings.s3_endpoint_url(),
+        )
 
 
 class EnginesResource(dg.ConfigurableResource):

@@ -3,6 +3,7 @@ with new seeds (bounded by the policy) when no candidate is usable."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
@@ -21,12 +22,12 @@ class AdSetOutcome:
     attempts: int = 0
     success: bool = False
     run_ids: list[str] = field(default_factory=list)
-    metadata: dict[str, dict[str, object]] = field(default_factory=dict)  # asset -> metadata
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # asset -> metadata
     error: str | None = None
 
 
-def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, object]]:
-    out: dict[str, dict[str, object]] = {}
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization  # type: ignore[union-attr]
         out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
@@ -72,8 +73,12 @@ def run_ad_set(
         on_attempt(attempt)
         config = {"ops": {"base_generation": {"config": {"attempt": attempt, "variant": variant}}}}
         result = dg.materialize(
-            STAGE_ASSETS, partition_key=str(key), instance=instance, resources=dict(resources),
-            run_config={**config, **QUIET}, raise_on_error=False,
+            STAGE_ASSETS,
+            partition_key=str(key),
+            instance=instance,
+            resources=dict(resources),
+            run_config={**config, **QUIET},
+            raise_on_error=False,
             tags={"campaign": key.campaign, "attempt": str(attempt)},
         )
         outcome.attempts, outcome.success = attempt + 1, result.success
@@ -83,8 +88,10 @@ def run_ad_set(
             outcome.error = None
             return outcome
         outcome.error = _failure(result)
-        unusable = any(e.check_name == USABLE_CHECK and not e.passed
-                       for e in result.get_asset_check_evaluations())
+        unusable = any(
+            e.check_name == USABLE_CHECK and not e.passed
+            for e in result.get_asset_check_evaluations()
+        )
         if not unusable:
             return outcome
     outcome.error = f"no usable candidate after {outcome.attempts} attempt(s) (max_rerolls)"
@@ -93,7 +100,11 @@ def run_ad_set(
 
 def run_cost_report(
     instance: dg.DagsterInstance, resources: Mapping[str, object] = RESOURCES
-) -> dict[str, object]:
-    result = dg.materialize([campaign_cost_report], instance=instance,
-                            resources={"store": resources["store"]}, run_config=QUIET)
+) -> dict[str, Any]:
+    result = dg.materialize(
+        [campaign_cost_report],
+        instance=instance,
+        resources={"store": resources["store"]},
+        run_config=QUIET,
+    )
     return _metadata(result)["campaign_cost_report"]

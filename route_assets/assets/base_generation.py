@@ -1,3 +1,6 @@
+import functools
+from collections.abc import Callable
+
 import dagster as dg
 
 from route_assets.assets.common import (
@@ -38,38 +41,70 @@ def base_generation(
     ad_set = inp.ad_set
     decision = route(
         Need("generate", ad_set.tier, count=ad_set.candidates, width=width, height=height),
-        inp.policy, load_catalog(), engines.available_providers,
+        inp.policy,
+        load_catalog(),
+        engines.available_providers,
     )
-    ensure_budget(context.instance, campaign=inp.key.campaign, budget_usd=inp.brief.budget_usd,
-                  estimate_usd=decision.estimated_cost_usd)
+    ensure_budget(
+        context.instance,
+        campaign=inp.key.campaign,
+        budget_usd=inp.brief.budget_usd,
+        estimate_usd=decision.estimated_cost_usd,
+    )
     generator = engines.image_generator(decision.provider)
     candidates, lines = [], []
     for index in range(ad_set.candidates):
         seed = seed_for(inp.key, variant=config.variant, attempt=config.attempt, index=index)
         request = ImageRequest(
-            model=decision.model, endpoint=decision.endpoint, prompt=ad_set.prompt,
-            subject=ad_set.subject, headline=ad_set.headline, palette=ad_set.palette,
-            width=width, height=height, seed=seed,
+            model=decision.model,
+            endpoint=decision.endpoint,
+            prompt=ad_set.prompt,
+            subject=ad_set.subject,
+            headline=ad_set.headline,
+            palette=ad_set.palette,
+            width=width,
+            height=height,
+            seed=seed,
         )
         hit, cached = cached_call(
-            store, kind="image", payload={"provider": decision.provider, **request.__dict__},
-            suffix=".png", seed=seed, make=lambda r=request: _made(generator.generate(r)),
+            store,
+            kind="image",
+            payload={"provider": decision.provider, **request.__dict__},
+            suffix=".png",
+            seed=seed,
+            make=functools.partial(_made, generator.generate, request),
         )
-        lines.append(CostLine(
-            campaign=inp.key.campaign, ad_set=inp.key.ad_set, stage=STAGE, model=decision.model,
-            provider=decision.provider, usd=0.0 if cached else hit.cost_usd,
-            request_id=hit.request_id, cached=cached, simulated=decision.provider == LOCAL,
-        ))
-        candidates.append(Candidate(index=index, seed=seed, blob=hit.blob,
-                                    request_id=hit.request_id))
+        lines.append(
+            CostLine(
+                campaign=inp.key.campaign,
+                ad_set=inp.key.ad_set,
+                stage=STAGE,
+                model=decision.model,
+                provider=decision.provider,
+                usd=0.0 if cached else hit.cost_usd,
+                request_id=hit.request_id,
+                cached=cached,
+                simulated=decision.provider == LOCAL,
+            )
+        )
+        candidates.append(
+            Candidate(index=index, seed=seed, blob=hit.blob, request_id=hit.request_id)
+        )
         context.log.info(
             f"candidate {index + 1}/{ad_set.candidates}: seed {seed}, "
             + ("cached, $0" if cached else f"${hit.cost_usd:.4f} via {decision.provider}")
         )
     manifest = GenerationManifest(
-        ad_set=str(inp.key), ad_set_sha=ad_set.sha, attempt=config.attempt,
-        variant=config.variant, decision=decision.as_dict(), prompt=ad_set.prompt, width=width,
-        height=height, candidates=candidates, cost_lines=lines,
+        ad_set=str(inp.key),
+        ad_set_sha=ad_set.sha,
+        attempt=config.attempt,
+        variant=config.variant,
+        decision=decision.as_dict(),
+        prompt=ad_set.prompt,
+        width=width,
+        height=height,
+        candidates=candidates,
+        cost_lines=lines,
     )
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
     return dg.MaterializeResult(
@@ -89,6 +124,8 @@ def base_generation(
     )
 
 
-
-def _made(image: GeneratedImage) -> tuple[bytes, str, float]:
+def _made(
+    generate: Callable[[ImageRequest], GeneratedImage], request: ImageRequest
+) -> tuple[bytes, str, float]:
+    image = generate(request)
     return image.png, image.request_id, image.cost_usd

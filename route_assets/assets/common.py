@@ -3,21 +3,26 @@ metadata shapes."""
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
 from route_assets.brief import Brief, ResolvedAdSet, registered_brief
 from route_assets.catalog import Policy
 from route_assets.costs import CostLine
+from route_assets.imaging.classify import Thresholds
 from route_assets.partitions import AdSetKey, ad_set_partitions
 from route_assets.storage import CreativeStore
 
 GROUP = "creative"
 OWNERS = ["team:creative-ops"]
-STAGES = ("base_generation", "flaw_classification", "surgical_edit", "qa_resize",
-          "video_expansion")
+STAGES = ("base_generation", "flaw_classification", "surgical_edit", "qa_resize", "video_expansion")
 
-COMMON = {"partitions_def": ad_set_partitions, "group_name": GROUP, "owners": OWNERS}
+COMMON: dict[str, Any] = {
+    "partitions_def": ad_set_partitions,
+    "group_name": GROUP,
+    "owners": OWNERS,
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,12 @@ def stage_input(context: dg.AssetExecutionContext, store: CreativeStore) -> Stag
     key = AdSetKey.parse(context.partition_key)
     brief = registered_brief(store, key.campaign)
     return StageInput(key, brief, brief.ad_set(key.ad_set), brief.effective_policy())
+
+
+def thresholds(policy: Policy) -> Thresholds:
+    """The classifier thresholds: the policy file's, with any brief overrides."""
+    overrides: dict[str, Any] = dict(policy.thresholds)
+    return Thresholds(**overrides)
 
 
 def seed_for(key: AdSetKey, *, variant: str, attempt: int, index: int) -> int:

@@ -37,19 +37,22 @@ def campaign_cost_report(
             left = registered_brief(store, campaign).budget_usd - spent
         except BriefError:
             left = float("nan")
-        md = (f"## {campaign}: ${spent:.4f} spent, ${left:.4f} of budget left\n\n"
-              + "\n\n".join(markdown_table(totals(part, by)) for by in ("ad_set", "stage", "model")))
+        md = f"## {campaign}: ${spent:.4f} spent, ${left:.4f} of budget left\n\n" + "\n\n".join(
+            markdown_table(totals(part, by)) for by in ("ad_set", "stage", "model")
+        )
         store.put_campaign_file(campaign, MD_FILE, md.encode())
         sections.append(md)
         metadata[f"cost_usd/{campaign}"] = dg.MetadataValue.float(round(spent, 4))
         metadata[f"budget_left_usd/{campaign}"] = dg.MetadataValue.float(round(left, 4))
         metadata[f"report/{campaign}"] = dg.MetadataValue.path(store.location(csv_key))
         context.log.info(f"{campaign}: ${spent:.4f} over {len(part)} calls")
-    return dg.MaterializeResult(metadata={
-        # The report itself costs nothing; campaign spend is under cost_usd/<campaign>.
-        "cost_usd": dg.MetadataValue.float(0.0),
-        "total_spend_usd": dg.MetadataValue.float(round(float(frame["usd"].sum()), 4)),
-        "campaigns": dg.MetadataValue.int(len(sections)),
-        "summary": dg.MetadataValue.md("\n\n".join(sections) or "no spend recorded yet"),
-        **metadata,
-    })
+    return dg.MaterializeResult(
+        metadata={
+            # The report itself costs nothing; campaign spend is under cost_usd/<campaign>.
+            "cost_usd": dg.MetadataValue.float(0.0),
+            "total_spend_usd": dg.MetadataValue.float(round(float(frame["usd"].sum()), 4)),
+            "campaigns": dg.MetadataValue.int(len(sections)),
+            "summary": dg.MetadataValue.md("\n\n".join(sections) or "no spend recorded yet"),
+            **metadata,
+        }
+    )

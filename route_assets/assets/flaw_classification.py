@@ -1,9 +1,15 @@
 import dagster as dg
 
 from route_assets.assets.base_generation import base_generation
-from route_assets.assets.common import COMMON, cost_metadata, manifest_metadata, stage_input
+from route_assets.assets.common import (
+    COMMON,
+    cost_metadata,
+    manifest_metadata,
+    stage_input,
+    thresholds,
+)
 from route_assets.imaging import codecs
-from route_assets.imaging.classify import Assessment, Thresholds, assess, pick_best
+from route_assets.imaging.classify import Assessment, assess, pick_best
 from route_assets.imaging.preview import annotate
 from route_assets.manifests import ClassificationManifest, FlawRecord, GenerationManifest, Verdict
 from route_assets.storage import CreativeStore
@@ -14,14 +20,23 @@ USABLE_CHECK = "usable_candidate"
 
 def _record(index: int, blob: str, preview: str, assessment: Assessment) -> Verdict:
     return Verdict(
-        index=index, blob=blob, verdict=assessment.verdict, score=round(assessment.score, 4),
+        index=index,
+        blob=blob,
+        verdict=assessment.verdict,
+        score=round(assessment.score, 4),
         flaws=[
-            FlawRecord(kind=f.kind.value, severity=round(f.severity, 3), region=f.region,
-                       fix=f.fix.value, fundamental=f.fundamental,
-                       measure={k: round(float(v), 4) for k, v in f.measure.items()})
+            FlawRecord(
+                kind=f.kind.value,
+                severity=round(f.severity, 3),
+                region=f.region,
+                fix=f.fix.value,
+                fundamental=f.fundamental,
+                measure={k: round(float(v), 4) for k, v in f.measure.items()},
+            )
             for f in assessment.flaws
         ],
-        subject_box=assessment.subject.box, faces=list(assessment.subject.faces),
+        subject_box=assessment.subject.box,
+        faces=list(assessment.subject.faces),
         preview_blob=preview,
     )
 
@@ -40,10 +55,14 @@ def _flaw_table(verdicts: list[Verdict]) -> str:
     kinds={"python", "opencv"},
     code_version="1",
     tags={"stage": "classify"},
-    check_specs=[dg.AssetCheckSpec(
-        USABLE_CHECK, asset="flaw_classification", blocking=True,
-        description="At least one candidate is usable (accept or edit); else hold downstream.",
-    )],
+    check_specs=[
+        dg.AssetCheckSpec(
+            USABLE_CHECK,
+            asset="flaw_classification",
+            blocking=True,
+            description="At least one candidate is usable (accept or edit); else hold downstream.",
+        )
+    ],
 )
 def flaw_classification(
     context: dg.AssetExecutionContext, store: dg.ResourceParam[CreativeStore]
@@ -51,26 +70,32 @@ def flaw_classification(
     """Flaws and a verdict (accept / edit / regenerate) for every candidate, and the best pick."""
     inp = stage_input(context, store)
     generation = GenerationManifest.model_validate(store.get_manifest(inp.key, "base_generation"))
-    thresholds = Thresholds(**inp.policy.thresholds)
+    limits = thresholds(inp.policy)
     verdicts, assessments = [], []
     for candidate in generation.candidates:
         image = codecs.decode(store.get_blob(candidate.blob))
-        assessment = assess(image, palette=inp.ad_set.palette, thresholds=thresholds)
-        preview = annotate(image, assessment.flaws, subject_box=assessment.subject.box,
-                           verdict=assessment.verdict)
+        assessment = assess(image, palette=inp.ad_set.palette, thresholds=limits)
+        preview = annotate(
+            image, assessment.flaws, subject_box=assessment.subject.box, verdict=assessment.verdict
+        )
         preview_blob = store.put_blob(codecs.encode_png(preview), suffix=".png")
         verdicts.append(_record(candidate.index, candidate.blob, preview_blob, assessment))
         assessments.append(assessment)
-        context.log.info(f"candidate {candidate.index}: {assessment.verdict}, "
-                         f"{len(assessment.flaws)} flaw(s)")
+        context.log.info(
+            f"candidate {candidate.index}: {assessment.verdict}, {len(assessment.flaws)} flaw(s)"
+        )
     chosen = pick_best(assessments)
     mask_blob = None
     if chosen is not None:
         mask = assessments[chosen].subject.mask
         mask_blob = store.put_blob(codecs.encode_gray_png(mask), suffix=".png")
     manifest = ClassificationManifest(
-        ad_set=str(inp.key), ad_set_sha=inp.ad_set.sha, attempt=generation.attempt,
-        candidates=verdicts, chosen=chosen, subject_mask_blob=mask_blob,
+        ad_set=str(inp.key),
+        ad_set_sha=inp.ad_set.sha,
+        attempt=generation.attempt,
+        candidates=verdicts,
+        chosen=chosen,
+        subject_mask_blob=mask_blob,
     )
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
     counts = {v: sum(x.verdict == v for x in verdicts) for v in ("accept", "edit", "regenerate")}
@@ -86,11 +111,15 @@ def flaw_classification(
             **cost_metadata([]),
             **manifest_metadata(store, key),
         },
-        check_results=[dg.AssetCheckResult(
-            check_name=USABLE_CHECK, passed=chosen is not None,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"attempt": generation.attempt, "verdicts": [v.verdict for v in verdicts]},
-            description=None if chosen is not None else (
-                f"all {len(verdicts)} candidates need regeneration; re-roll with new seeds"),
-        )],
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=USABLE_CHECK,
+                passed=chosen is not None,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"attempt": generation.attempt, "verdicts": [v.verdict for v in verdicts]},
+                description=None
+                if chosen is not None
+                else (f"all {len(verdicts)} candidates need regeneration; re-roll with new seeds"),
+            )
+        ],
     )

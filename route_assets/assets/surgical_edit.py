@@ -1,10 +1,16 @@
 import dagster as dg
 import numpy as np
 
-from route_assets.assets.common import COMMON, cost_metadata, manifest_metadata, stage_input
+from route_assets.assets.common import (
+    COMMON,
+    cost_metadata,
+    manifest_metadata,
+    stage_input,
+    thresholds,
+)
 from route_assets.assets.flaw_classification import flaw_classification
 from route_assets.imaging import codecs
-from route_assets.imaging.classify import Thresholds, assess
+from route_assets.imaging.classify import assess
 from route_assets.imaging.edit import apply_edit, palette_delta_e, plan_edits
 from route_assets.imaging.flaws import Flaw, FlawKind
 from route_assets.manifests import ClassificationManifest, EditManifest, EditRecord
@@ -14,14 +20,21 @@ STAGE = "surgical_edit"
 MASTER_FILE = "master.png"
 
 
-@dg.asset(**COMMON, deps=[flaw_classification], kinds={"python", "opencv"}, code_version="1",
-          tags={"stage": "edit"})
+@dg.asset(
+    **COMMON,
+    deps=[flaw_classification],
+    kinds={"python", "opencv"},
+    code_version="1",
+    tags={"stage": "edit"},
+)
 def surgical_edit(
     context: dg.AssetExecutionContext, store: dg.ResourceParam[CreativeStore]
 ) -> dg.MaterializeResult:
     """The edited master: the chosen candidate with its superficial flaws fixed in place."""
     inp = stage_input(context, store)
-    classified = ClassificationManifest.model_validate(store.get_manifest(inp.key, "flaw_classification"))
+    classified = ClassificationManifest.model_validate(
+        store.get_manifest(inp.key, "flaw_classification")
+    )
     if classified.chosen is None or classified.subject_mask_blob is None:
         raise dg.Failure(f"{inp.key}: no usable candidate to edit; re-roll base_generation")
     chosen = classified.candidates[classified.chosen]
@@ -33,30 +46,42 @@ def surgical_edit(
     for step in plan_edits(flaws):
         outcome = apply_edit(image, step, palette=inp.ad_set.palette, subject_mask=subject_mask)
         accepted = outcome.ssim_outside >= inp.policy.edit.min_ssim_outside
-        reason = (f"SSIM outside mask {outcome.ssim_outside:.4f}" +
-                  ("" if accepted else f" < {inp.policy.edit.min_ssim_outside}: rejected"))
+        reason = f"SSIM outside mask {outcome.ssim_outside:.4f}" + (
+            "" if accepted else f" < {inp.policy.edit.min_ssim_outside}: rejected"
+        )
         if accepted:
             image = outcome.image
-        records.append(EditRecord(
-            edit=step.edit.value, flaw=step.flaw.value, region=step.region,
-            mask_blob=store.put_blob(codecs.encode_gray_png(outcome.mask), suffix=".png"),
-            ssim_outside=round(outcome.ssim_outside, 5), accepted=accepted, reason=reason,
-        ))
+        records.append(
+            EditRecord(
+                edit=step.edit.value,
+                flaw=step.flaw.value,
+                region=step.region,
+                mask_blob=store.put_blob(codecs.encode_gray_png(outcome.mask), suffix=".png"),
+                ssim_outside=round(outcome.ssim_outside, 5),
+                accepted=accepted,
+                reason=reason,
+            )
+        )
         context.log.info(f"{step.edit.value} for {step.flaw.value}: {reason}")
-    after = assess(image, palette=inp.ad_set.palette, thresholds=Thresholds(**inp.policy.thresholds))
+    after = assess(image, palette=inp.ad_set.palette, thresholds=thresholds(inp.policy))
     background = ~subject_mask
     delta_e = palette_delta_e(image, inp.ad_set.palette, background) if background.any() else None
     png = codecs.encode_png(image)
     master_blob = store.put_blob(png, suffix=".png")
     master_file = store.publish(inp.key, STAGE, MASTER_FILE, png)
     manifest = EditManifest(
-        ad_set=str(inp.key), ad_set_sha=inp.ad_set.sha, source_blob=chosen.blob,
-        master_blob=master_blob, master_file=master_file, edits=records,
+        ad_set=str(inp.key),
+        ad_set_sha=inp.ad_set.sha,
+        source_blob=chosen.blob,
+        master_blob=master_blob,
+        master_file=master_file,
+        edits=records,
         remaining_flaws=[f.kind.value for f in after.flaws],
         subject_box=after.subject.box or chosen.subject_box,
         subject_mask_blob=classified.subject_mask_blob,
         palette_delta_e=None if delta_e is None else round(delta_e, 3),
-        width=int(image.shape[1]), height=int(image.shape[0]),
+        width=int(image.shape[1]),
+        height=int(image.shape[0]),
     )
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
     changed = float(np.mean(np.any(image != original, axis=2)))

@@ -31,8 +31,11 @@ class LocalImageGenerator(ImageGenerator):
     def generate(self, request: ImageRequest) -> GeneratedImage:
         model = self._catalog.get(request.model)
         spec = SceneSpec(
-            subject=request.subject, headline=request.headline, palette=request.palette,
-            width=request.width, height=request.height,
+            subject=request.subject,
+            headline=request.headline,
+            palette=request.palette,
+            width=request.width,
+            height=request.height,
         )
         # The simulator's ground truth (injected defects) is dropped here on purpose: the
         # classifier must find flaws by measuring, as it would with a hosted model.
@@ -55,11 +58,15 @@ class LocalVideoGenerator(VideoGenerator):
         model = self._catalog.get(request.model)
         keyframe = codecs.decode(request.keyframe_png)
         frames = video.ken_burns_frames(
-            keyframe, width=request.width, height=request.height, seconds=request.seconds,
-            fps=request.fps, focus_box=request.focus_box, seed=request.seed,
+            keyframe,
+            width=request.width,
+            height=request.height,
+            seconds=request.seconds,
+            fps=request.fps,
+            focus_box=request.focus_box,
+            seed=request.seed,
         )
-        mp4 = video.encode_h264(frames, width=request.width, height=request.height,
-                                fps=request.fps)
+        mp4 = video.encode_h264(frames, width=request.width, height=request.height, fps=request.fps)
         price: Price = model.list_price
         payload = {k: v for k, v in asdict(request).items() if k != "keyframe_png"}
         payload["keyframe"] = hashlib.sha256(request.keyframe_png).hexdigest()

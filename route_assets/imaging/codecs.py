@@ -56,8 +56,15 @@ def encode_gray_png(mask: np.ndarray) -> bytes:
 
 def _jpeg(im: Image.Image, quality: int, xmp: bytes) -> bytes:
     out = io.BytesIO()
-    im.save(out, format="JPEG", quality=quality, optimize=True, progressive=True,
-            icc_profile=_SRGB, xmp=xmp)
+    im.save(
+        out,
+        format="JPEG",
+        quality=quality,
+        optimize=True,
+        progressive=True,
+        icc_profile=_SRGB,
+        xmp=xmp,
+    )
     return out.getvalue()
 
 

@@ -28,6 +28,13 @@ def annotate(
         origin = (box[0] + 6, max(box[1] + int(30 * scale) + 6, int(30 * scale)))
         cv2.putText(out, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2)
         cv2.putText(out, label, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick)
-    cv2.putText(out, verdict.upper(), (10, image.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX,
-                scale * 1.4, (255, 255, 255), thick + 1)
+    cv2.putText(
+        out,
+        verdict.upper(),
+        (10, image.shape[0] - 12),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale * 1.4,
+        (255, 255, 255),
+        thick + 1,
+    )
     return out

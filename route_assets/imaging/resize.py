@@ -77,8 +77,12 @@ def plan_crop(
     cy = (keep[1] + keep[3]) / 2 - crop_h * ((zone.top - zone.bottom) / 2 + 0.5)
     x0 = int(round(min(max(cx, 0), src_w - crop_w)))
     y0 = int(round(min(max(cy, 0), src_h - crop_h)))
-    clear = (x0 + int(crop_w * zone.left), y0 + int(crop_h * zone.top),
-             x0 + crop_w - int(crop_w * zone.right), y0 + crop_h - int(crop_h * zone.bottom))
+    clear = (
+        x0 + int(crop_w * zone.left),
+        y0 + int(crop_h * zone.top),
+        x0 + crop_w - int(crop_w * zone.right),
+        y0 + crop_h - int(crop_h * zone.bottom),
+    )
     if overlap_fraction(keep, clear) < 1.0:  # the source edge stops the crop sliding far enough
         return (0, 0, src_w, src_h), True
     return (x0, y0, x0 + crop_w, y0 + crop_h), False
@@ -88,19 +92,23 @@ def blurred_extension(image: np.ndarray, *, width: int, height: int) -> np.ndarr
     """The whole image scaled to fit, over a blurred, darkened copy scaled to cover."""
     h, w = image.shape[:2]
     cover = max(width / w, height / h)
-    back = cv2.resize(image, (int(np.ceil(w * cover)), int(np.ceil(h * cover))),
-                      interpolation=cv2.INTER_AREA)
+    back = cv2.resize(
+        image, (int(np.ceil(w * cover)), int(np.ceil(h * cover))), interpolation=cv2.INTER_AREA
+    )
     by, bx = (back.shape[0] - height) // 2, (back.shape[1] - width) // 2
-    back = back[by:by + height, bx:bx + width]
-    small = cv2.resize(back, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA)
+    back = back[by : by + height, bx : bx + width]
+    small = cv2.resize(
+        back, (max(1, width // 8), max(1, height // 8)), interpolation=cv2.INTER_AREA
+    )
     back = cv2.resize(cv2.GaussianBlur(small, (0, 0), 6), (width, height))
     back = (back.astype(np.float32) * 0.75).astype(np.uint8)
     fit = min(width / w, height / h)
     fw, fh = max(1, int(round(w * fit))), max(1, int(round(h * fit)))
-    front = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA if fit < 1 else
-                       cv2.INTER_LANCZOS4)
+    front = cv2.resize(
+        image, (fw, fh), interpolation=cv2.INTER_AREA if fit < 1 else cv2.INTER_LANCZOS4
+    )
     oy, ox = (height - fh) // 2, (width - fw) // 2
-    back[oy:oy + fh, ox:ox + fw] = front
+    back[oy : oy + fh, ox : ox + fw] = front
     return back
 
 
