@@ -6,6 +6,7 @@ Every error names the file, the field and the fix, and validation writes nothing
 import hashlib
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from route_assets.catalog import Policy, load_placements, load_policy
+from route_assets.imaging.classify import Thresholds
 from route_assets.partitions import AdSetKey, InvalidKeyError, check_part
 
 HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
@@ -231,9 +233,12 @@ def _semantic_problems(brief: Brief) -> list[str]:
         if not (ad_set.placements or brief.defaults.placements):
             problems.append(f"{where}.placements: no placements; list some here or under defaults")
     try:
-        brief.effective_policy()
+        Thresholds.from_dict(dict(brief.effective_policy().thresholds))
     except ValidationError as exc:
         problems += [f"policy.{_field_path(e['loc'], {})}: {e['msg']}" for e in exc.errors()]
+    except ValueError as exc:
+        known = ", ".join(f.name for f in fields(Thresholds))
+        problems.append(f"policy.thresholds: {exc}; known thresholds: {known}")
     return problems
 
 

@@ -81,7 +81,7 @@ class Policy(_Strict):
     image_size: tuple[int, int]
     video_seconds: float = Field(gt=0, le=60)
     edit: EditPolicy = EditPolicy()
-    thresholds: dict[str, float] = {}
+    thresholds: dict[str, float | bool] = {}  # classifier thresholds (imaging.classify)
 
     def merged(self, overrides: dict[str, Any]) -> "Policy":
         """This policy with a brief's overrides applied (mappings merge one level deep)."""

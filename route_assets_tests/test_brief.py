@@ -60,6 +60,10 @@ BAD = {
                          "duplicate"),
     "misspelt field": (lambda d: d["ad_sets"][0].update(placement=["x"]),
                        "ad_sets[0](id='us-hero-bottle').placement", "check its spelling"),
+    "unknown threshold": (lambda d: d.update(policy={"thresholds": {"blurr": 1.0}}),
+                          "policy.thresholds", "known thresholds"),
+    "bad policy value": (lambda d: d.update(policy={"max_rerolls": -1}), "policy.max_rerolls",
+                         "greater than or equal to 0"),
     "bad time zone": (lambda d: d["refresh"].update(timezone="Mars/Base"), "refresh.timezone",
                       "IANA"),
 }

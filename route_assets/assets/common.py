@@ -41,8 +41,7 @@ def stage_input(context: dg.AssetExecutionContext, store: CreativeStore) -> Stag
 
 def thresholds(policy: Policy) -> Thresholds:
     """The classifier thresholds: the policy file's, with any brief overrides."""
-    overrides: dict[str, Any] = dict(policy.thresholds)
-    return Thresholds(**overrides)
+    return Thresholds.from_dict(dict(policy.thresholds))
 
 
 def seed_for(key: AdSetKey, *, variant: str, attempt: int, index: int) -> int:

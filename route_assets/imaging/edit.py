@@ -1,0 +1,298 @@
+"""Classical surgical edits for superficial flaws, each with the mask it was allowed to change.
+
+Every edit is composited back through its mask, so pixels outside it are bit-identical to the
+input (`ssim_outside` proves it). Strengths adapt to the measured flaw (noise sigma, the brand
+background's exposure or cast, softness): one setting cannot cover the generators' ranges.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from skimage.color import deltaE_ciede2000
+from skimage.metrics import structural_similarity
+
+from route_assets.imaging.classify import Thresholds, soft_patch
+from route_assets.imaging.flaws import Box, EditKind, Flaw, FlawKind
+from route_assets.imaging.measures import (
+    brand_nearest,
+    brand_segments,
+    channel_offset,
+    lab_to_rgb,
+    luma,
+    morph,
+    neutral_cast,
+    noise_sigma,
+    palette_distance,
+    palette_lab,
+    rgb_to_lab,
+    sharpness_tiles,
+    sharpness_view,
+    to_full_mask,
+    wcag_contrast,
+)
+from route_assets.imaging.subject import FOREGROUND_DE, Scene, analyse_scene
+
+ORDER = (EditKind.ERASE, EditKind.RECOLOR, EditKind.EXPOSURE, EditKind.WHITE_BALANCE,
+         EditKind.DENOISE, EditKind.SHARPEN)
+
+
+@dataclass(frozen=True)
+class EditStep:
+    edit: EditKind
+    flaw: FlawKind
+    region: Box | None
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    image: np.ndarray
+    mask: np.ndarray  # bool HxW: the pixels this edit was allowed to change
+    step: EditStep
+    ssim_outside: float  # SSIM between before/after outside the mask (1.0 if mask covers all)
+
+
+def plan_edits(flaws: Sequence[Flaw]) -> list[EditStep]:
+    """Superficial flaws as ordered edit steps; fundamental flaws need a new generation.
+
+    Local repairs come first so global statistics are measured on a clean frame, and denoise
+    precedes sharpen so sharpening does not amplify noise. One step per edit and region.
+    """
+    steps: dict[tuple[EditKind, Box | None], EditStep] = {}
+    for f in flaws:
+        if not f.fundamental and f.fix in ORDER:
+            steps.setdefault((f.fix, f.region), EditStep(f.fix, f.kind, f.region))
+    return sorted(steps.values(), key=lambda s: ORDER.index(s.edit))
+
+
+def ssim_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> float:
+    """Mean SSIM over the pixels whose whole 7x7 SSIM window lies outside `mask`."""
+    outside = ~morph(mask, cv2.MORPH_DILATE, 7)
+    if not outside.any():
+        return 1.0
+    _, smap = structural_similarity(luma(before), luma(after), win_size=7, full=True,
+                                    data_range=255)
+    return float(smap[outside].mean())
+
+
+def palette_delta_e(
+    image: np.ndarray, palette: Sequence[str], background_mask: np.ndarray
+) -> float:
+    """CIEDE2000 of the dominant (median Lab) background colour to the nearest brand colour."""
+    lab = rgb_to_lab(image[background_mask].reshape(-1, 1, 3)).reshape(-1, 3)
+    return palette_distance(np.median(lab, axis=0), palette_lab(palette))
+
+
+def _outcome(before: np.ndarray, after: np.ndarray, mask: np.ndarray, step: EditStep
+             ) -> EditOutcome:
+    out = np.where(mask[..., None], after, before).astype(np.uint8)
+    return EditOutcome(out, mask, step, ssim_outside(before, out, mask))
+
+
+def _box_mask(shape: tuple[int, ...], box: Box | None) -> np.ndarray:
+    """Full-resolution mask of a box (everything when None)."""
+    mask = np.zeros(shape[:2], bool)
+    mask[(slice(None),) * 2 if box is None else (slice(box[1], box[3]), slice(box[0], box[2]))] = 1
+    return mask
+
+
+def _brand_background(image: np.ndarray, palette: Sequence[str]
+                      ) -> tuple[Scene, np.ndarray | None]:
+    """The scene and the median RGB of its background (None without a brand background)."""
+    scene = analyse_scene(image, palette)
+    bg = ~scene.foreground
+    bg[scene.band_top :] = False
+    if not palette or bg.mean() <= 0.05:
+        return scene, None
+    return scene, np.median(scene.view.rgb[bg].astype(np.float64), axis=0)
+
+
+def _erase(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+           ) -> EditOutcome:
+    """Inpaint (Telea) what differs from the smooth background inside the flaw's region."""
+    if step.region is None:  # without a region everything off-background (text!) would go
+        return _outcome(image, image, np.zeros(image.shape[:2], bool), step)
+    scene = analyse_scene(image, palette)
+    region = cv2.resize(_box_mask(image.shape, step.region).astype(np.uint8),
+                        scene.residual.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    blob = to_full_mask((scene.residual > FOREGROUND_DE) & region, scene.view)
+    grow = max(3, int(0.008 * max(image.shape[:2])))  # cover the blob's anti-aliased rim
+    mask = morph(blob & ~subject, cv2.MORPH_DILATE, 2 * grow + 1) & ~subject
+    if not mask.any():
+        return _outcome(image, image, mask, step)
+    ys, xs = np.nonzero(mask)
+    pad = 4 * grow  # inpaint a crop around the blob: the result is the same, much faster
+    y0, y1 = max(0, ys.min() - pad), min(image.shape[0], ys.max() + pad + 1)
+    x0, x1 = max(0, xs.min() - pad), min(image.shape[1], xs.max() + pad + 1)
+    after = image.copy()
+    after[y0:y1, x0:x1] = cv2.inpaint(
+        image[y0:y1, x0:x1], mask[y0:y1, x0:x1].astype(np.uint8), grow, cv2.INPAINT_TELEA
+    )
+    return _outcome(image, after, mask, step)
+
+
+def _brand_paint(lightness: np.ndarray, brand_lab: np.ndarray, median_l: float) -> np.ndarray:
+    """RGB tints (lighter than the median) or shades (darker) of one brand colour."""
+    brand = lab_to_rgb(brand_lab[None, None]).reshape(3).astype(np.float32)
+    d_l = (lightness - median_l)[..., None]
+    tint = np.clip(d_l / max(100.0 - float(brand_lab[0]), 1.0), 0, 1)
+    shade = np.clip(-d_l / max(float(brand_lab[0]), 1.0), 0, 1)
+    return brand + tint * (255.0 - brand) - shade * brand
+
+
+def _recolor(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+             ) -> EditOutcome:
+    """Repaint the background as tints/shades of the nearest brand colour that keeps the
+    headline readable: each pixel keeps its lightness offset from the median, so the gradient
+    survives in gamut. Anti-aliased rims (feathered cut-out, headline strokes) are part old
+    background and get that share of the change, so no halo is left; cores are untouched."""
+    scene = analyse_scene(image, palette)
+    h, w = image.shape[:2]
+    lab = rgb_to_lab(image)
+    model = cv2.resize(scene.model, (w, h), interpolation=cv2.INTER_LINEAR)
+    band_top = int(round(scene.band_top * scene.view.scale))
+    strokes = np.zeros((h, w), bool)  # headline ink, at full resolution
+    strokes[band_top:] = np.linalg.norm(lab[band_top:] - model[band_top:], axis=-1) > 12.0
+    strokes &= ~subject
+    background = ~subject & ~morph(strokes, cv2.MORPH_DILATE, 5)
+    if not background.any() or not palette:
+        return _outcome(image, image, np.zeros_like(background), step)
+    dom = np.median(lab[background], axis=0)
+    pal = palette_lab(palette)
+    order = np.argsort(deltaE_ciede2000(np.broadcast_to(dom, pal.shape), pal))
+    brand = pal[order[0]]
+    if strokes.any():
+        ink = np.median(image[strokes], axis=0)
+        ok = [i for i in order if wcag_contrast(ink, lab_to_rgb(pal[i][None, None])[0, 0]) >= 3]
+        brand = pal[ok[0]] if ok else brand
+    after = _brand_paint(lab[..., 0], brand, float(dom[0]))
+    # Rims: a rim pixel mixes the nearest core colour with the old background; it gets the
+    # background's change in proportion to the background's share of that mix.
+    old = lab_to_rgb(model).astype(np.float32)
+    change = _brand_paint(model[..., 0], brand, float(dom[0])) - old
+    core = morph(subject, cv2.MORPH_ERODE, max(3, int(0.03 * max(h, w)))) | strokes
+    rim = ~background & ~core
+    weight = np.zeros((h, w), np.float32)
+    if core.any() and rim.any():
+        _, near = cv2.distanceTransformWithLabels(
+            (~core).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        pts = np.argwhere(core)[near[rim] - 1]
+        ink = image[pts[:, 0], pts[:, 1]].astype(np.float32) - old[rim]
+        mix = image[rim].astype(np.float32) - old[rim]
+        alpha = np.sum(mix * ink, -1) / np.maximum(np.sum(ink * ink, -1), 1e-6)
+        # A core colour close to the old background says nothing about the mix: leave it.
+        weight[rim] = np.where(np.sum(ink * ink, -1) > 400.0, 1.0 - np.clip(alpha, 0, 1), 0.0)
+    rims = image + weight[..., None] * change
+    after = np.where(background[..., None], after, rims)
+    mask = background | (weight > 0.02)
+    return _outcome(image, np.clip(np.rint(after), 0, 255), mask, step)
+
+
+def _tone_lut(gamma: float, black: float, white: float) -> np.ndarray:
+    lut = black + (white - black) * (np.arange(256) / 255.0) ** gamma
+    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+
+
+def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+              ) -> EditOutcome:
+    """A tone curve whose end points leave the clip levels and whose gamma restores mid-tones.
+
+    Clipped detail is gone for good; the end points roll flat areas off 255 (or 0) so they stop
+    reading as blown (crushed). The gamma is the one that brings the background back onto the
+    brand colours (the brand background is the frame's grey card); without a brand background
+    it moves the median toward mid-grey.
+    """
+    over = step.flaw == FlawKind.OVEREXPOSED
+    black, white = (0.0, 236.0) if over else (14.0, 255.0)
+    gammas = np.geomspace(1.0, 3.0, 23) if over else np.geomspace(0.3, 1.0, 23)
+    _, dom = _brand_background(image, palette)
+    if dom is not None:
+        segs = brand_segments(palette)
+
+        def miss(g: float) -> float:
+            c = _tone_lut(g, black, white)[dom.astype(np.uint8)].astype(np.float64)
+            return float(np.linalg.norm(c - brand_nearest(c, segs)))
+
+        gamma = float(min(gammas, key=miss))
+    else:
+        mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
+        gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
+    after = cv2.LUT(image, _tone_lut(gamma, black, white))
+    return _outcome(image, after, _box_mask(image.shape, None), step)
+
+
+def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
+                   subject: np.ndarray) -> EditOutcome:
+    """Undo the cast measured on the brand background (one-channel offset or a*b* shift)."""
+    scene, dom = _brand_background(image, palette)
+    everything = _box_mask(image.shape, None)
+    if dom is not None:
+        segs = brand_segments(palette)
+        res, ch, k = channel_offset(dom, segs)
+        if res <= Thresholds().cast_fit:
+            after = image.astype(np.int16)
+            after[..., ch] -= int(round(k))
+            return _outcome(image, np.clip(after, 0, 255), everything, step)
+        near = brand_nearest(dom, segs)
+        pair = rgb_to_lab(np.array([[near, dom]], np.float32))[0]
+        shift = pair[0] - pair[1]
+    else:
+        a, b = neutral_cast(scene.lab, np.ones(scene.lab.shape[:2], bool))
+        shift = np.array([0.0, -a, -b])
+    shift[0] = 0.0  # white balance moves chroma only
+    after = lab_to_rgb(rgb_to_lab(image) + shift.astype(np.float32))
+    return _outcome(image, after, everything, step)
+
+
+def _denoise(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+             ) -> EditOutcome:
+    """Non-local means with h = 0.6 sigma: removes the noise, keeps edges and texture."""
+    h = max(3.0, 0.6 * noise_sigma(image))
+    after = cv2.fastNlMeansDenoisingColored(image, None, h, h, 7, 21)
+    return _outcome(image, after, _box_mask(image.shape, None), step)
+
+
+def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+             ) -> EditOutcome:
+    """Unsharp mask on the soft region (or the frame), strengthened until it no longer reads
+    as soft; flat areas are left alone so background noise is not amplified."""
+    t = Thresholds()
+    mask = _box_mask(image.shape, step.region)
+    scale = sharpness_view(image).scale
+    img = image.astype(np.float32)
+    gray = cv2.GaussianBlur(luma(image).astype(np.float32), (0, 0), scale)
+    grad = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    detail = cv2.GaussianBlur((grad > 8.0).astype(np.float32), (0, 0), 2 * scale)[..., None]
+    after = image
+    for radius, amount in ((1.0, 1.5), (1.5, 3.0), (2.0, 5.0), (3.0, 8.0), (4.0, 14.0)):
+        blurred = cv2.GaussianBlur(img, (0, 0), radius * scale)
+        after = np.clip(img + amount * detail * (img - blurred), 0, 255).astype(np.uint8)
+        trial = np.where(mask[..., None], after, image).astype(np.uint8)
+        ratio, coarse = sharpness_tiles(sharpness_view(trial).rgb)
+        structured = coarse > t.patch_structure
+        sharp = float(np.median(ratio[structured])) if structured.sum() >= 4 else 1.0
+        soft = step.region is not None and soft_patch(ratio, structured, t) is not None
+        if sharp >= 1.5 * t.blur_sharpness and not soft:
+            break
+    return _outcome(image, after, mask, step)
+
+
+_EDITS: dict[EditKind, Callable[..., EditOutcome]] = {
+    EditKind.ERASE: _erase,
+    EditKind.RECOLOR: _recolor,
+    EditKind.EXPOSURE: _exposure,
+    EditKind.WHITE_BALANCE: _white_balance,
+    EditKind.DENOISE: _denoise,
+    EditKind.SHARPEN: _sharpen,
+}
+
+
+def apply_edit(
+    image: np.ndarray, step: EditStep, *, palette: Sequence[str], subject_mask: np.ndarray
+) -> EditOutcome:
+    """Apply one planned edit; `subject_mask` (full resolution) is never changed by local edits."""
+    if step.edit not in _EDITS:
+        raise ValueError(f"{step.edit} is not an edit (regenerate instead)")
+    return _EDITS[step.edit](image, step, palette, subject_mask.astype(bool))

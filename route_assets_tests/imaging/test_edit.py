@@ -1,0 +1,173 @@
+"""Surgical edits: each superficial flaw is gone on re-assessment, and only its mask changed."""
+
+from collections.abc import Callable
+from functools import cache
+
+import cv2
+import numpy as np
+import pytest
+
+from route_assets.imaging.classify import Assessment, assess
+from route_assets.imaging.edit import (
+    EditOutcome,
+    EditStep,
+    apply_edit,
+    palette_delta_e,
+    plan_edits,
+    ssim_outside,
+)
+from route_assets.imaging.flaws import EditKind, Flaw, FlawKind
+from route_assets.imaging.measures import morph
+from route_assets_tests.imaging import synth
+
+NAVY, TEAL, RUST, PLUM = (synth.PALETTES[k] for k in ("navy", "teal", "rust", "plum"))
+
+
+@cache
+def base(subject: str, palette: tuple[str, ...], style: str = "card", scale: float = 0.6
+         ) -> synth.Composite:
+    return synth.compose(subject, palette, style=style, scale=scale)
+
+
+def fix(image: np.ndarray, palette: tuple[str, ...]) -> tuple[Assessment, list[EditOutcome],
+                                                               Assessment]:
+    """Assess, apply the whole plan, assess again."""
+    before = assess(image, palette=palette)
+    outcomes, current = [], image
+    for step in plan_edits(before.flaws):
+        outcomes.append(apply_edit(current, step, palette=palette,
+                                   subject_mask=before.subject.mask))
+        current = outcomes[-1].image
+    return before, outcomes, assess(current, palette=palette)
+
+
+def kinds(a: Assessment) -> set[FlawKind]:
+    return {f.kind for f in a.flaws}
+
+
+def patch(c: synth.Composite) -> np.ndarray:
+    x0, y0, x1, y1 = c.subject_box
+    cx, cy, r = (x0 + x1) // 2, (y0 + y1) // 2, int(0.2 * c.image.shape[0])
+    return synth.soft_patch_blur(c.image, (cx - r, cy - r, cx + r, cy + r), 9)[0]
+
+
+SUPERFICIAL: list[tuple[str, FlawKind, Callable[[], np.ndarray], tuple[str, ...]]] = [
+    ("blur", FlawKind.BLUR, lambda: synth.blur(base("coffee", RUST).image, 3.5), RUST),
+    ("soft-patch", FlawKind.BLUR, lambda: patch(base("astronaut", NAVY)), NAVY),
+    ("noise", FlawKind.NOISE, lambda: synth.noise(base("chelsea", TEAL).image, 22), TEAL),
+    ("overexposed", FlawKind.OVEREXPOSED,
+     lambda: synth.overexpose(base("motorcycle", PLUM).image), PLUM),
+    ("underexposed", FlawKind.UNDEREXPOSED,
+     lambda: synth.underexpose(base("astronaut", NAVY).image), NAVY),
+    ("color-cast", FlawKind.COLOR_CAST,
+     lambda: synth.color_cast(base("bottle", TEAL).image, 0, 35), TEAL),
+    ("off-palette", FlawKind.OFF_PALETTE,
+     lambda: synth.compose("coffee", RUST, background="#2563EB").image, RUST),
+]
+
+
+@pytest.mark.parametrize("name, kind, make, palette", SUPERFICIAL, ids=[s[0] for s in SUPERFICIAL])
+def test_superficial_flaw_is_gone_after_its_edit(
+    name: str, kind: FlawKind, make: Callable[[], np.ndarray], palette: tuple[str, ...]
+) -> None:
+    before, outcomes, after = fix(make(), palette)
+    assert kind in kinds(before) and before.verdict == "edit"
+    assert outcomes and all(o.step.flaw in kinds(before) for o in outcomes)
+    assert kind not in kinds(after), after.flaws
+    assert after.verdict != "regenerate", after.flaws
+
+
+def test_erase_touches_only_the_stray_object() -> None:
+    c = base("chelsea", RUST, "cutout", 0.45)
+    spot, _ = synth.background_spot(c)
+    image, box = synth.stray_object(c.image, spot, 0.02)
+    before, (out,), after = fix(image, RUST)
+    assert out.step.edit == EditKind.ERASE
+    assert FlawKind.STRAY_OBJECT not in kinds(after) and after.verdict == "accept"
+    assert out.ssim_outside >= 0.98
+    assert np.array_equal(out.image[~out.mask], image[~out.mask])
+    # The mask is the blob plus a thin margin: inside its box (grown by 3%), never the subject.
+    x0, y0, x1, y1 = box
+    pad = int(0.03 * image.shape[0])
+    assert not out.mask[: max(0, y0 - pad)].any() and not out.mask[y1 + pad :].any()
+    assert not out.mask[:, : max(0, x0 - pad)].any() and not out.mask[:, x1 + pad :].any()
+    assert not (out.mask & c.subject_mask).any()
+    # What was the blob now looks like the background around it.
+    x, y = spot
+    assert np.abs(out.image[y, x].astype(int) - c.image[y, x].astype(int)).max() <= 12
+
+
+@pytest.mark.parametrize("subject, palette, off", [("coffee", RUST, "#2563EB"),
+                                                   ("chelsea", TEAL, "#DB2777"),
+                                                   ("bottle", PLUM, "#65A30D")])
+def test_recolor_lands_on_the_brand_and_spares_the_subject(
+    subject: str, palette: tuple[str, ...], off: str
+) -> None:
+    c = synth.compose(subject, palette, style="cutout" if subject == "chelsea" else "card",
+                      background=off)
+    before, (out,), after = fix(c.image, palette)
+    assert out.step.edit == EditKind.RECOLOR
+    assert palette_delta_e(c.image, palette, out.mask) > 25
+    # Measured at 0.0-1.3 on these frames.
+    assert palette_delta_e(out.image, palette, out.mask) <= 3.0
+    assert after.verdict == "accept", after.flaws
+    assert out.ssim_outside >= 0.98
+    assert np.array_equal(out.image[~out.mask], c.image[~out.mask])
+    # The subject as composed, less the rim whose old-background share the edit may remove.
+    core = morph(c.subject_mask, cv2.MORPH_ERODE, int(0.08 * c.image.shape[0]))
+    assert core.any() and np.array_equal(out.image[core], c.image[core])
+
+
+def test_region_sharpen_leaves_the_rest_identical() -> None:
+    c = base("astronaut", NAVY)
+    image = patch(c)
+    before = assess(image, palette=NAVY)
+    (step,) = plan_edits(before.flaws)
+    assert step.edit == EditKind.SHARPEN and step.region is not None
+    out = apply_edit(image, step, palette=NAVY, subject_mask=before.subject.mask)
+    x0, y0, x1, y1 = step.region
+    outside = np.ones(image.shape[:2], bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(out.mask, ~outside)
+    assert np.array_equal(out.image[outside], image[outside])
+    assert out.ssim_outside == pytest.approx(1.0)
+
+
+def test_plan_orders_edits_and_leaves_out_fundamental_flaws() -> None:
+    flaws = [
+        Flaw(FlawKind.BLUR, 0.5, None),
+        Flaw(FlawKind.SUBJECT_CUT, 1.0, (0, 0, 10, 10)),
+        Flaw(FlawKind.NOISE, 0.5, None),
+        Flaw(FlawKind.COLOR_CAST, 0.5, None),
+        Flaw(FlawKind.UNDEREXPOSED, 0.5, None),
+        Flaw(FlawKind.OVEREXPOSED, 0.5, None),
+        Flaw(FlawKind.OFF_PALETTE, 0.5, None),
+        Flaw(FlawKind.STRAY_OBJECT, 0.5, (5, 5, 9, 9)),
+        Flaw(FlawKind.STRAY_OBJECT, 0.5, (50, 5, 59, 9)),
+        Flaw(FlawKind.UNREADABLE_HEADLINE, 1.0, None),
+    ]
+    plan = plan_edits(flaws)
+    assert [s.edit for s in plan] == [
+        EditKind.ERASE, EditKind.ERASE, EditKind.RECOLOR, EditKind.EXPOSURE,
+        EditKind.WHITE_BALANCE, EditKind.DENOISE, EditKind.SHARPEN,
+    ]
+    assert [s.region for s in plan[:2]] == [(5, 5, 9, 9), (50, 5, 59, 9)]
+    assert plan_edits([Flaw(FlawKind.SUBJECT_MISSING, 1.0, None)]) == []
+
+
+def test_regenerate_is_not_an_edit() -> None:
+    image = base("coffee", RUST).image
+    with pytest.raises(ValueError, match="regenerate"):
+        apply_edit(image, EditStep(EditKind.REGENERATE, FlawKind.SUBJECT_CUT, None),
+                   palette=RUST, subject_mask=np.zeros(image.shape[:2], bool))
+
+
+def test_ssim_outside() -> None:
+    image = base("coffee", RUST).image
+    mask = np.zeros(image.shape[:2], bool)
+    mask[100:200, 100:200] = True
+    changed = image.copy()
+    changed[mask] = 0
+    assert ssim_outside(image, changed, mask) == pytest.approx(1.0)
+    assert ssim_outside(image, changed, np.ones_like(mask)) == 1.0
+    assert ssim_outside(image, synth.noise(image, 20), mask) < 0.9
