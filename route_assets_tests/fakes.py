@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from route_assets.engines.simulator import SceneSpec, simulate_generation
 from route_assets.imaging import codecs
 from route_assets.providers.base import GeneratedImage, ImageGenerator, ImageRequest
 
@@ -20,4 +21,22 @@ class BlankImageGenerator(ImageGenerator):
         image[:] = rgb
         return GeneratedImage(png=codecs.encode_png(image), seed=request.seed,
                               request_id=f"blank-{len(self.requests)}", cost_usd=self.cost_usd,
+                              simulated=True, latency_s=0.0)
+
+
+class DefectiveGenerator(ImageGenerator):
+    """The real simulator, but every image gets the given defects (rates of 1.0)."""
+
+    def __init__(self, *, defects: tuple[str, ...]) -> None:
+        self.defects = defects
+        self.requests: list[ImageRequest] = []
+
+    def generate(self, request: ImageRequest) -> GeneratedImage:
+        self.requests.append(request)
+        spec = SceneSpec(subject=request.subject, headline=request.headline,
+                         palette=request.palette, width=request.width, height=request.height)
+        image = simulate_generation(spec, seed=request.seed,
+                                    defect_rates={d: 1.0 for d in self.defects}).image
+        return GeneratedImage(png=codecs.encode_png(image), seed=request.seed,
+                              request_id=f"defective-{len(self.requests)}", cost_usd=0.01,
                               simulated=True, latency_s=0.0)

@@ -17,7 +17,7 @@ from route_assets.imaging import codecs, video
 from route_assets.partitions import AdSetKey
 from route_assets.runner import register, run_ad_set, run_cost_report
 from route_assets.storage import LocalCreativeStore
-from route_assets_tests.fakes import BlankImageGenerator
+from route_assets_tests.fakes import BlankImageGenerator, DefectiveGenerator
 
 BRIEF = {
     "campaign": "test-camp",
@@ -145,3 +145,22 @@ def test_cli_run_and_report(tmp_path, monkeypatch):
     assert "| flux-1.1-pro |" in report.output
     bad = CliRunner().invoke(main, ["run", str(brief), "--ad-set", "nope"])
     assert bad.exit_code == 2 and "no ad set ['nope']" in bad.output
+
+
+@pytest.mark.parametrize(("defect", "edit"), [("noise", "denoise"), ("stray_object", "erase"),
+                                              ("color_cast", "white_balance")])
+def test_superficial_flaws_are_edited_surgically(instance, store, defect, edit):
+    engines = Engines(image_generators={"local": DefectiveGenerator(defects=(defect,))},
+                      video_generators={"local": LocalVideoGenerator(load_catalog())})
+    register(instance, store, parse_brief({**BRIEF, "ad_sets": [{**BRIEF["ad_sets"][0],
+                                                                "motion": None}]}, source="t"))
+    outcome = run_ad_set(instance, KEY, max_rerolls=0, resources=resources(store, engines))
+    assert outcome.success, outcome.error
+    assert set(outcome.metadata["flaw_classification"]["verdicts"]) == {"edit"}
+    manifest = store.get_manifest(KEY, "surgical_edit")
+    applied = [e for e in manifest["edits"] if e["accepted"]]
+    assert edit in [e["edit"] for e in applied]
+    assert all(e["ssim_outside"] >= 0.98 for e in applied)
+    assert manifest["remaining_flaws"] == []
+    assert outcome.metadata["surgical_edit"]["changed_pixel_fraction"] > 0
+    assert manifest["master_blob"] != manifest["source_blob"]

@@ -3,6 +3,7 @@ import numpy as np
 
 from route_assets.assets.common import (
     COMMON,
+    StageInput,
     cost_metadata,
     manifest_metadata,
     stage_input,
@@ -10,7 +11,7 @@ from route_assets.assets.common import (
 )
 from route_assets.assets.flaw_classification import flaw_classification
 from route_assets.imaging import codecs
-from route_assets.imaging.classify import assess
+from route_assets.imaging.classify import Assessment, assess
 from route_assets.imaging.edit import apply_edit, palette_delta_e, plan_edits
 from route_assets.imaging.flaws import Flaw, FlawKind
 from route_assets.manifests import ClassificationManifest, EditManifest, EditRecord
@@ -18,6 +19,53 @@ from route_assets.storage import CreativeStore
 
 STAGE = "surgical_edit"
 MASTER_FILE = "master.png"
+
+
+MAX_ROUNDS = 2  # fixing exposure can reveal a colour cast that only a second round sees
+
+
+def _edit_rounds(
+    context: dg.AssetExecutionContext,
+    store: CreativeStore,
+    inp: StageInput,
+    image: np.ndarray,
+    flaws: list[Flaw],
+    subject_mask: np.ndarray,
+) -> tuple[np.ndarray, list[EditRecord], Assessment]:
+    """Plan, apply and re-classify until no superficial flaw is left (at most MAX_ROUNDS).
+    An edit that changes pixels outside its mask beyond the policy's SSIM floor is rejected."""
+    records: list[EditRecord] = []
+    floor = inp.policy.edit.min_ssim_outside
+    after = None
+    for _ in range(MAX_ROUNDS):
+        steps = plan_edits(flaws)
+        if not steps:
+            break
+        for step in steps:
+            outcome = apply_edit(image, step, palette=inp.ad_set.palette, subject_mask=subject_mask)
+            accepted = outcome.ssim_outside >= floor
+            reason = f"SSIM outside mask {outcome.ssim_outside:.4f}" + (
+                "" if accepted else f" < {floor}: rejected"
+            )
+            image = outcome.image if accepted else image
+            mask_blob = store.put_blob(codecs.encode_gray_png(outcome.mask), suffix=".png")
+            records.append(
+                EditRecord(
+                    edit=step.edit.value,
+                    flaw=step.flaw.value,
+                    region=step.region,
+                    mask_blob=mask_blob,
+                    ssim_outside=round(outcome.ssim_outside, 5),
+                    accepted=accepted,
+                    reason=reason,
+                )
+            )
+            context.log.info(f"{step.edit.value} for {step.flaw.value}: {reason}")
+        after = assess(image, palette=inp.ad_set.palette, thresholds=thresholds(inp.policy))
+        flaws = list(after.flaws)
+    if after is None:
+        after = assess(image, palette=inp.ad_set.palette, thresholds=thresholds(inp.policy))
+    return image, records, after
 
 
 @dg.asset(
@@ -39,31 +87,9 @@ def surgical_edit(
         raise dg.Failure(f"{inp.key}: no usable candidate to edit; re-roll base_generation")
     chosen = classified.candidates[classified.chosen]
     original = codecs.decode(store.get_blob(chosen.blob))
-    image = original
     subject_mask = codecs.decode(store.get_blob(classified.subject_mask_blob))[..., 0] > 127
     flaws = [Flaw(FlawKind(f.kind), f.severity, f.region, f.measure) for f in chosen.flaws]
-    records = []
-    for step in plan_edits(flaws):
-        outcome = apply_edit(image, step, palette=inp.ad_set.palette, subject_mask=subject_mask)
-        accepted = outcome.ssim_outside >= inp.policy.edit.min_ssim_outside
-        reason = f"SSIM outside mask {outcome.ssim_outside:.4f}" + (
-            "" if accepted else f" < {inp.policy.edit.min_ssim_outside}: rejected"
-        )
-        if accepted:
-            image = outcome.image
-        records.append(
-            EditRecord(
-                edit=step.edit.value,
-                flaw=step.flaw.value,
-                region=step.region,
-                mask_blob=store.put_blob(codecs.encode_gray_png(outcome.mask), suffix=".png"),
-                ssim_outside=round(outcome.ssim_outside, 5),
-                accepted=accepted,
-                reason=reason,
-            )
-        )
-        context.log.info(f"{step.edit.value} for {step.flaw.value}: {reason}")
-    after = assess(image, palette=inp.ad_set.palette, thresholds=thresholds(inp.policy))
+    image, records, after = _edit_rounds(context, store, inp, original, flaws, subject_mask)
     background = ~subject_mask
     delta_e = palette_delta_e(image, inp.ad_set.palette, background) if background.any() else None
     png = codecs.encode_png(image)
