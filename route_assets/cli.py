@@ -157,7 +157,7 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
     report = run_cost_report(instance)
     click.echo("\n" + _summary(outcomes))
     click.echo(
-        f"\nspent ${report.get(f'cost_usd/{parsed.campaign}', 0.0)} (simulated when "
+        f"\ncampaign spend ${report.get(f'cost_usd/{parsed.campaign}', 0.0)} (simulated when "
         f"provider is local); budget left ${report.get(f'budget_left_usd/{parsed.campaign}')}"
     )
     click.echo(
@@ -181,6 +181,7 @@ def _summary(outcomes: "list[AdSetOutcome]") -> str:
         resize = o.metadata.get("qa_resize", {})
         vid = o.metadata.get("video_expansion", {})
         cost = sum(float(str(m.get("cost_usd", 0.0))) for m in o.metadata.values())
+        cached = sum(int(str(m.get("cached_calls", 0))) for m in o.metadata.values())
         rows.append(
             [
                 o.key.ad_set,
@@ -190,7 +191,7 @@ def _summary(outcomes: "list[AdSetOutcome]") -> str:
                 ",".join(map(str, cls.get("verdicts") or [])) or "-",
                 resize.get("placements", 0),
                 vid.get("clips", 0),
-                f"${cost:.4f}",
+                f"${cost:.4f}" + (f" ({cached} cached)" if cached else ""),
             ]
         )
     return _table(

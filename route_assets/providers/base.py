@@ -64,3 +64,49 @@ class VideoGenerator(ABC):
     @abstractmethod
     def animate(self, request: VideoRequest) -> GeneratedVideo:
         """Turn a keyframe into one clip of the requested size and duration."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a provider returned for one accepted (billable) submission: enough to resume."""
+
+    provider: str
+    model: str
+    request_id: str
+    poll_url: str
+    result_url: str | None = None
+    cancel_url: str | None = None
+    reported_cost_usd: float | None = None  # BFL reports its cost on submit
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    fingerprint: str
+    state: str  # "submitting" | "submitted" | "completed" | "failed"
+    submission: Submission | None
+    detail: str = ""
+
+
+class RequestJournal(ABC):
+    """Durable record of paid submissions, written before waiting, so a crashed run resumes
+    polling the same request instead of paying for a second one."""
+
+    @abstractmethod
+    def find(self, fingerprint: str) -> JournalEntry | None:
+        """The entry for this request fingerprint, if any."""
+
+    @abstractmethod
+    def begin(self, fingerprint: str, *, provider: str, model: str) -> None:
+        """Record intent to submit (state "submitting"); raise if an entry already exists."""
+
+    @abstractmethod
+    def submitted(self, fingerprint: str, submission: Submission) -> None:
+        """Record the provider's request id and URLs (state "submitted")."""
+
+    @abstractmethod
+    def completed(self, fingerprint: str) -> None:
+        """Mark the request done (its result is stored)."""
+
+    @abstractmethod
+    def failed(self, fingerprint: str, detail: str) -> None:
+        """Mark the request failed for good, so a re-run may submit it anew."""
