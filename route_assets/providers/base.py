@@ -54,10 +54,28 @@ class GeneratedVideo:
     latency_s: float
 
 
+@dataclass(frozen=True)
+class EditRequest:
+    model: str
+    endpoint: str
+    instruction: str  # e.g. "remove the blue blob on the left"
+    image_png: bytes
+    mask_png: bytes | None  # white = may change; None for instruction-only editors
+    width: int
+    height: int
+    seed: int
+
+
 class ImageGenerator(ABC):
     @abstractmethod
     def generate(self, request: ImageRequest) -> GeneratedImage:
         """Make one image for the request; never submits the same paid request twice."""
+
+
+class ImageEditor(ABC):
+    @abstractmethod
+    def edit(self, request: EditRequest) -> GeneratedImage:
+        """Return the edited image (callers composite it back through the mask)."""
 
 
 class VideoGenerator(ABC):
