@@ -225,5 +225,61 @@ def report(campaign: str) -> None:
     )
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True)
+@click.option("--latency", default=0.5, show_default=True, help="Seconds until each job is done.")
+def emulate(host: str, port: int, latency: float) -> None:
+    """Serve fal, Replicate, BFL and Gemini's APIs on loopback, to dry-run a campaign."""
+    from route_assets.emulator.server import DEFAULT_KEYS, Emulator, serve_forever
+
+    preview = Emulator(keys=DEFAULT_KEYS, host=host, port=port)
+    click.echo("provider emulator; in another shell:")
+    for name, value in preview.env_for(f"http://{host}:{port}").items():
+        click.echo(f"  export {name}={value}")
+    click.echo("then `route-assets run BRIEF`. Ctrl-C stops.")
+    serve_forever(host=host, port=port, latency_s=latency, keys=DEFAULT_KEYS)
+
+
+@main.group()
+def requests() -> None:
+    """Paid submissions recorded in the request journal."""
+
+
+@requests.command("list")
+@click.option("--state", type=click.Choice(["submitting", "submitted", "completed", "failed"]))
+def requests_list(state: str | None) -> None:
+    """Show journaled submissions (provider, model, request id, state)."""
+    from route_assets.db import engine_for
+    from route_assets.journal import SqlRequestJournal
+
+    journal = SqlRequestJournal(engine_for(settings.db_url()))
+    rows: list[list[object]] = []
+    for entry in journal.entries(state):
+        sub = entry.submission
+        rows.append([entry.fingerprint[:16], entry.state, sub.provider if sub else "-",
+                     sub.model if sub else "-", sub.request_id if sub else "-", entry.detail])
+    click.echo(_table(rows, ["fingerprint", "state", "provider", "model", "request id",
+                             "detail"]) if rows else "no journaled requests")
+
+
+@requests.command("forget")
+@click.argument("fingerprint")
+def requests_forget(fingerprint: str) -> None:
+    """Clear a stuck entry (for example 'submitting' after a crash) once you have checked the
+    provider's dashboard: the next run may then submit that request again."""
+    from route_assets.db import engine_for
+    from route_assets.journal import SqlRequestJournal
+
+    journal = SqlRequestJournal(engine_for(settings.db_url()))
+    matches = [e for e in journal.entries(None) if e.fingerprint.startswith(fingerprint)]
+    if len(matches) != 1:
+        click.echo(f"error: {len(matches)} entries match {fingerprint!r}; give more digits",
+                   err=True)
+        sys.exit(EXIT_INVALID)
+    journal.forget(matches[0].fingerprint)
+    click.echo(f"forgot {matches[0].fingerprint} ({matches[0].state})")
+
+
 if __name__ == "__main__":
     main()

@@ -36,24 +36,3 @@ def cost_lines(instance: dg.DagsterInstance, *, campaign: str | None = None) -> 
                 if campaign is None or line.campaign == campaign:
                     lines.append(line)
     return lines
-
-
-def campaign_spend(instance: dg.DagsterInstance, campaign: str) -> float:
-    return round(sum(line.usd for line in cost_lines(instance, campaign=campaign)), 6)
-
-
-def ensure_budget(
-    instance: dg.DagsterInstance, *, campaign: str, budget_usd: float, estimate_usd: float
-) -> float:
-    """Raise before spending if the estimate would take the campaign over its budget."""
-    spent = campaign_spend(instance, campaign)
-    if spent + estimate_usd > budget_usd + 1e-9:
-        raise dg.Failure(
-            description=(
-                f"campaign {campaign!r} budget ${budget_usd:.2f} would be exceeded: spent "
-                f"${spent:.4f}, this step needs up to ${estimate_usd:.4f}. Raise budget_usd in "
-                "the brief, or lower candidates or motion."
-            ),
-            allow_retries=False,
-        )
-    return spent

@@ -8,7 +8,7 @@ from route_assets.assets.flaw_classification import flaw_classification
 from route_assets.assets.qa_resize import qa_resize
 from route_assets.assets.surgical_edit import surgical_edit
 from route_assets.assets.video_expansion import video_expansion
-from route_assets.resources import EnginesResource, StoreResource
+from route_assets.resources import EnginesResource, LedgerResource, StoreResource
 
 STAGE_ASSETS = [base_generation, flaw_classification, surgical_edit, qa_resize, video_expansion]
 ALL_ASSETS = [*STAGE_ASSETS, campaign_cost_report]
@@ -19,7 +19,7 @@ creative_job = dg.define_asset_job(
     description="All five stages for one ad-set partition.",
 )
 
-RESOURCES = {"store": StoreResource(), "engines": EnginesResource()}
+RESOURCES = {"store": StoreResource(), "engines": EnginesResource(), "ledger": LedgerResource()}
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,

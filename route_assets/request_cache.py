@@ -10,8 +10,15 @@ from typing import Any
 from route_assets.storage import CreativeStore
 
 
+def _identity(value: Any) -> str:
+    # Input media enter the fingerprint by content hash, never as bytes.
+    if isinstance(value, bytes | bytearray):
+        return "sha256:" + hashlib.sha256(value).hexdigest()
+    return str(value)
+
+
 def fingerprint(kind: str, payload: dict[str, Any]) -> str:
-    body = json.dumps({"kind": kind, **payload}, sort_keys=True, default=str)
+    body = json.dumps({"kind": kind, **payload}, sort_keys=True, default=_identity)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -5,7 +5,10 @@ from pydantic import Field
 
 from route_assets import settings
 from route_assets.catalog import load_catalog
-from route_assets.engines.registry import Engines, local_engines
+from route_assets.db import engine_for
+from route_assets.engines.registry import Engines, engines_for
+from route_assets.journal import SqlRequestJournal
+from route_assets.ledger import Ledger
 from route_assets.storage import CreativeStore, open_store
 
 
@@ -30,8 +33,26 @@ class StoreResource(dg.ConfigurableResource):
         )
 
 
+class LedgerResource(dg.ConfigurableResource):
+    """The budget ledger: reserves an estimate before every paid call and settles after."""
+
+    db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default ROUTE_ASSETS_DB_URL or SQLite under "
+        "$ROUTE_ASSETS_HOME. PostgreSQL needs postgresql+psycopg2://.",
+    )
+
+    def create_resource(self, context: dg.InitResourceContext) -> Ledger:
+        return Ledger(engine_for(self.db_url or settings.db_url()))
+
+
 class EnginesResource(dg.ConfigurableResource):
-    """Generation engines by provider; the local simulator is always available."""
+    """Generation engines by provider: local always, each hosted provider whose key is set."""
+
+    db_url: str | None = Field(
+        default=None, description="Where the request journal lives (same as the ledger)."
+    )
 
     def create_resource(self, context: dg.InitResourceContext) -> Engines:
-        return local_engines(load_catalog())
+        journal = SqlRequestJournal(engine_for(self.db_url or settings.db_url()))
+        return engines_for(load_catalog(), settings.providers(), journal)

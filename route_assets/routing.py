@@ -1,5 +1,6 @@
 """`route()`: one pure function from a need to a model, a provider and a reason."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -49,24 +50,36 @@ def clip_seconds(model: Model, wanted: float) -> float:
 
 
 def route(
-    need: Need, policy: Policy, catalog: Catalog, available_providers: frozenset[str]
+    need: Need,
+    policy: Policy,
+    catalog: Catalog,
+    available_providers: frozenset[str],
+    *,
+    avoid: Mapping[tuple[str, str], str] | None = None,
 ) -> Decision:
     """Pick the first model in the policy's preference list that an available provider serves,
-    taking providers in the policy's order (local last, so hosted keys win when set)."""
+    taking providers in the policy's order (local last, so hosted keys win when set).
+    `avoid` maps (model, provider) pairs that already failed to why, for fallback."""
     table = policy.tiers if need.stage == "generate" else policy.motion
     if need.profile not in table:
         raise NoRouteError(
             f"no {need.stage} preferences for {need.profile!r} in the policy; "
             f"known: {', '.join(sorted(table))}"
         )
+    avoid = avoid or {}
     skipped: list[str] = []
     for rank, model_id in enumerate(table[need.profile], start=1):
         model = catalog.get(model_id)
         offered = [p for p in policy.providers if p in available_providers]
         providers = [p for p in offered if p == LOCAL or p in model.endpoints]
-        if not providers:
-            skipped.append(f"{model_id} (no available provider)")
+        skipped += [f"{model_id} via {p} ({avoid[model_id, p]})" for p in providers
+                    if (model_id, p) in avoid]
+        usable = [p for p in providers if (model_id, p) not in avoid]
+        if not usable:
+            if not providers:
+                skipped.append(f"{model_id} (no available provider)")
             continue
+        providers = usable
         provider = providers[0]
         endpoint, price = _price(model, provider)
         seconds = clip_seconds(model, need.seconds)

@@ -3,10 +3,13 @@
 ROUTE_ASSETS_HOME (default ./var) holds the local store and the Dagster instance;
 ROUTE_ASSETS_STORE overrides the store (a path or s3://bucket/prefix);
 ROUTE_ASSETS_S3_ENDPOINT_URL points S3 at an S3-compatible server; DAGSTER_HOME overrides the
-instance directory.
+instance directory; ROUTE_ASSETS_DB_URL is the ledger/journal database. Provider keys
+(FAL_KEY, REPLICATE_API_TOKEN, BFL_API_KEY, GEMINI_API_KEY) enable hosted providers, and
+*_BASE_URL variables point them elsewhere (the emulator).
 """
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -24,3 +27,37 @@ def s3_endpoint_url() -> str | None:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or home() / "dagster").resolve()
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    name: str
+    api_key: str = field(repr=False)  # never printed: repr and logs must not carry it
+    base_url: str
+    trusted_base: str | None  # set when base_url is not the provider's own (the emulator)
+
+
+# provider -> (key variable, base-URL variable, the provider's real base URL)
+PROVIDER_ENV = {
+    "fal": ("FAL_KEY", "FAL_BASE_URL", "https://queue.fal.run"),
+    "replicate": ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "https://api.replicate.com/v1"),
+    "bfl": ("BFL_API_KEY", "BFL_BASE_URL", "https://api.bfl.ai"),
+    "gemini": ("GEMINI_API_KEY", "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"),
+}
+
+
+def providers() -> dict[str, ProviderSettings]:
+    """The hosted providers whose key is set; with none set everything runs on `local`."""
+    out = {}
+    for name, (key_var, base_var, default) in PROVIDER_ENV.items():
+        key = os.environ.get(key_var, "").strip()
+        if not key:
+            continue
+        base = (os.environ.get(base_var) or default).rstrip("/")
+        out[name] = ProviderSettings(name, key, base, None if base == default else base)
+    return out
+
+
+def db_url() -> str:
+    """The ledger and request journal database (SQLite by default, PostgreSQL in production)."""
+    return os.environ.get("ROUTE_ASSETS_DB_URL") or f"sqlite:///{home() / 'route_assets.db'}"

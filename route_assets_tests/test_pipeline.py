@@ -16,6 +16,8 @@ from route_assets.engines.registry import Engines, local_engines
 from route_assets.imaging import codecs, video
 from route_assets.partitions import AdSetKey
 from route_assets.runner import register, run_ad_set, run_cost_report
+from route_assets.db import engine_for
+from route_assets.ledger import Ledger
 from route_assets.storage import LocalCreativeStore
 from route_assets_tests.fakes import BlankImageGenerator, DefectiveGenerator
 
@@ -45,7 +47,8 @@ def store(tmp_path):
 
 
 def resources(store, engines=None):
-    return {"store": store, "engines": engines or local_engines(load_catalog())}
+    ledger = Ledger(engine_for(f"sqlite:///{store.root_location}/../ledger.db"))
+    return {"store": store, "engines": engines or local_engines(load_catalog()), "ledger": ledger}
 
 
 def test_one_partition_end_to_end(instance, store):
@@ -123,7 +126,7 @@ def test_budget_stops_paid_steps_before_overspending(instance, store):
     register(instance, store, parse_brief(tight, source="test"))
     outcome = run_ad_set(instance, KEY, max_rerolls=0, resources=resources(store))
     assert not outcome.success
-    assert "budget $0.05 would be exceeded" in outcome.error
+    assert "would exceed its budget of $0.05" in outcome.error
     assert cost_lines(instance, campaign="test-camp") == []
 
 

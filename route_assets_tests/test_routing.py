@@ -68,3 +68,16 @@ def test_brief_policy_overrides_merge():
     merged = POLICY.merged({"tiers": {"hero": ["nano-banana-pro"]}, "max_rerolls": 0})
     assert merged.tiers["hero"] == ("nano-banana-pro",) and merged.tiers["draft"]
     assert merged.max_rerolls == 0
+
+
+def test_fallback_avoids_what_failed_and_says_why():
+    providers = frozenset({LOCAL, "bfl", "fal"})
+    first = route(Need("generate", "hero"), POLICY, CATALOG, providers)
+    assert (first.model, first.provider) == ("flux-1.1-pro", "bfl")
+    second = route(Need("generate", "hero"), POLICY, CATALOG, providers,
+                   avoid={("flux-1.1-pro", "bfl"): "moderation refused"})
+    assert (second.model, second.provider) == ("flux-1.1-pro", "fal")
+    assert "skipped flux-1.1-pro via bfl (moderation refused)" in second.reason
+    third = route(Need("generate", "hero"), POLICY, CATALOG, frozenset({"bfl", "gemini"}),
+                  avoid={("flux-1.1-pro", "bfl"): "provider unavailable"})
+    assert (third.model, third.provider) == ("nano-banana-pro", "gemini")

@@ -1,6 +1,3 @@
-import functools
-from collections.abc import Callable
-
 import dagster as dg
 
 from route_assets.assets.common import (
@@ -10,14 +7,12 @@ from route_assets.assets.common import (
     seed_for,
     stage_input,
 )
-from route_assets.catalog import LOCAL, load_catalog
-from route_assets.cost_events import ensure_budget
-from route_assets.costs import CostLine
+from route_assets.assets.paid import Spender
 from route_assets.engines.registry import Engines
+from route_assets.ledger import Ledger
 from route_assets.manifests import Candidate, GenerationManifest
-from route_assets.providers.base import GeneratedImage, ImageRequest
-from route_assets.request_cache import cached_call
-from route_assets.routing import Need, route
+from route_assets.providers.base import ImageRequest
+from route_assets.routing import Decision, Need
 from route_assets.storage import CreativeStore
 
 STAGE = "base_generation"
@@ -28,104 +23,84 @@ class GenerationConfig(dg.Config):
     variant: str = ""  # the nightly refresh sets the date here to get fresh variants
 
 
-@dg.asset(**COMMON, kinds={"python", "image"}, code_version="1", tags={"stage": "generate"})
+@dg.asset(
+    **COMMON,
+    kinds={"python", "image"},
+    code_version="1",
+    tags={"stage": "generate"},
+    pool="image_generation",
+)
 def base_generation(
     context: dg.AssetExecutionContext,
     config: GenerationConfig,
     store: dg.ResourceParam[CreativeStore],
     engines: dg.ResourceParam[Engines],
+    ledger: dg.ResourceParam[Ledger],
 ) -> dg.MaterializeResult:
     """Candidate base images for one ad set, from the generator its tier routes to."""
     inp = stage_input(context, store)
     width, height = inp.policy.image_size
     ad_set = inp.ad_set
-    decision = route(
-        Need("generate", ad_set.tier, count=ad_set.candidates, width=width, height=height),
-        inp.policy,
-        load_catalog(),
-        engines.available_providers,
+    need = Need("generate", ad_set.tier, count=ad_set.candidates, width=width, height=height)
+    spender = Spender(
+        context=context,
+        store=store,
+        engines=engines,
+        ledger=ledger,
+        inp=inp,
+        stage=STAGE,
+        need=need,
     )
-    ensure_budget(
-        context.instance,
-        campaign=inp.key.campaign,
-        budget_usd=inp.brief.budget_usd,
-        estimate_usd=decision.estimated_cost_usd,
-    )
-    generator = engines.image_generator(decision.provider)
-    candidates, lines = [], []
+    candidates = []
     for index in range(ad_set.candidates):
         seed = seed_for(inp.key, variant=config.variant, attempt=config.attempt, index=index)
-        request = ImageRequest(
-            model=decision.model,
-            endpoint=decision.endpoint,
-            prompt=ad_set.prompt,
-            subject=ad_set.subject,
-            headline=ad_set.headline,
-            palette=ad_set.palette,
-            width=width,
-            height=height,
-            seed=seed,
-        )
-        hit, cached = cached_call(
-            store,
-            kind="image",
-            payload={"provider": decision.provider, **request.__dict__},
-            suffix=".png",
-            seed=seed,
-            make=functools.partial(_made, generator.generate, request),
-        )
-        lines.append(
-            CostLine(
-                campaign=inp.key.campaign,
-                ad_set=inp.key.ad_set,
-                stage=STAGE,
+
+        def request(decision: Decision, seed: int = seed) -> ImageRequest:
+            return ImageRequest(
                 model=decision.model,
-                provider=decision.provider,
-                usd=0.0 if cached else hit.cost_usd,
-                request_id=hit.request_id,
-                cached=cached,
-                simulated=decision.provider == LOCAL,
+                endpoint=decision.endpoint,
+                prompt=ad_set.prompt,
+                subject=ad_set.subject,
+                headline=ad_set.headline,
+                palette=ad_set.palette,
+                width=width,
+                height=height,
+                seed=seed,
             )
-        )
+
+        hit = spender.call("image", request, seed=seed)
+        line = spender.lines[-1]
         candidates.append(
             Candidate(index=index, seed=seed, blob=hit.blob, request_id=hit.request_id)
         )
         context.log.info(
-            f"candidate {index + 1}/{ad_set.candidates}: seed {seed}, "
-            + ("cached, $0" if cached else f"${hit.cost_usd:.4f} via {decision.provider}")
+            f"candidate {index + 1}/{ad_set.candidates}: seed {seed}, {line.model} via "
+            f"{line.provider}, " + ("cached, $0" if line.cached else f"${line.usd:.4f}")
         )
     manifest = GenerationManifest(
         ad_set=str(inp.key),
         ad_set_sha=ad_set.sha,
         attempt=config.attempt,
         variant=config.variant,
-        decision=decision.as_dict(),
+        decision=spender.decision.as_dict(),
         prompt=ad_set.prompt,
         width=width,
         height=height,
         candidates=candidates,
-        cost_lines=lines,
+        cost_lines=spender.lines,
     )
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
     return dg.MaterializeResult(
         metadata={
-            "model": decision.model,
-            "provider": decision.provider,
-            "routing_reason": decision.reason,
-            "estimated_cost_usd": dg.MetadataValue.float(decision.estimated_cost_usd),
+            **spender.metadata(),
+            "estimated_cost_usd": dg.MetadataValue.float(spender.decision.estimated_cost_usd),
             "seeds": dg.MetadataValue.json([c.seed for c in candidates]),
+            "request_ids": dg.MetadataValue.json([c.request_id for c in candidates]),
             "attempt": dg.MetadataValue.int(config.attempt),
             "candidates": dg.MetadataValue.int(len(candidates)),
             "ad_set_sha": ad_set.sha,
-            **cost_metadata(lines),
+            **cost_metadata(spender.lines),
             **manifest_metadata(store, key),
         },
         data_version=dg.DataVersion(ad_set.sha + ":" + ",".join(c.blob[-12:] for c in candidates)),
     )
-
-
-def _made(
-    generate: Callable[[ImageRequest], GeneratedImage], request: ImageRequest
-) -> tuple[bytes, str, float]:
-    image = generate(request)
-    return image.png, image.request_id, image.cost_usd

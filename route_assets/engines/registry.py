@@ -1,9 +1,34 @@
-"""Which engine serves which provider. Only the local engines exist offline; hosted provider
-clients register here when their keys are set."""
+"""Which engine serves which provider: the local engines always, and each hosted provider
+whose key is set (settings.providers())."""
+
+from collections.abc import Mapping
+
+import httpx
 
 from route_assets.catalog import LOCAL, Catalog
+from route_assets.clock import Clock
 from route_assets.engines.local import LocalImageGenerator, LocalVideoGenerator
-from route_assets.providers.base import ImageGenerator, VideoGenerator
+from route_assets.providers.base import (
+    EditRequest,
+    ImageGenerator,
+    ImageRequest,
+    RequestJournal,
+    VideoGenerator,
+    VideoRequest,
+)
+from route_assets.providers.bfl import BflProvider
+from route_assets.providers.fal import FalProvider
+from route_assets.providers.gemini import GeminiProvider
+from route_assets.providers.hosted import HostedProvider, PriceFn
+from route_assets.providers.replicate import ReplicateProvider
+from route_assets.settings import ProviderSettings
+
+HOSTED: dict[str, type[HostedProvider]] = {
+    "fal": FalProvider,
+    "replicate": ReplicateProvider,
+    "bfl": BflProvider,
+    "gemini": GeminiProvider,
+}
 
 
 class Engines:
@@ -32,3 +57,40 @@ def local_engines(catalog: Catalog) -> Engines:
         image_generators={LOCAL: LocalImageGenerator(catalog)},
         video_generators={LOCAL: LocalVideoGenerator(catalog)},
     )
+
+
+def _pricer(catalog: Catalog, provider: str) -> PriceFn:
+    def price(request: ImageRequest | VideoRequest | EditRequest) -> float:
+        endpoint = catalog.get(request.model).endpoints[provider]
+        if isinstance(request, VideoRequest):
+            return endpoint.cost(seconds=request.seconds)
+        return endpoint.cost(width=request.width, height=request.height)
+
+    return price
+
+
+def engines_for(
+    catalog: Catalog,
+    providers: Mapping[str, ProviderSettings],
+    journal: RequestJournal,
+    *,
+    clock: Clock | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Engines:
+    images: dict[str, ImageGenerator] = {LOCAL: LocalImageGenerator(catalog)}
+    videos: dict[str, VideoGenerator] = {LOCAL: LocalVideoGenerator(catalog)}
+    for name, cfg in providers.items():
+        client = HOSTED[name](
+            api_key=cfg.api_key,
+            base_url=cfg.base_url,
+            journal=journal,
+            price_usd=_pricer(catalog, name),
+            clock=clock,
+            transport=transport,
+            trusted_base=cfg.trusted_base,
+        )
+        if isinstance(client, ImageGenerator):
+            images[name] = client
+        if isinstance(client, VideoGenerator):
+            videos[name] = client
+    return Engines(image_generators=images, video_generators=videos)

@@ -35,8 +35,9 @@ class VideoInfo:
 
 def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     shrink = width * height < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return cv2.resize(
+        image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    )
 
 
 def _blur_extend(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
@@ -57,8 +58,9 @@ def _blur_extend(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray
     return canvas, fit, ox, oy
 
 
-def _fit_still(image: np.ndarray, width: int, height: int,
-               focus_box: Box | None) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def _fit_still(
+    image: np.ndarray, width: int, height: int, focus_box: Box | None
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """The still at exactly width x height, and the focus box in its coordinates."""
     ih, iw = image.shape[:2]
     # No focus given: allow a cover-crop that loses at most 10% of the still on each side.
@@ -89,8 +91,15 @@ def _centre(lo: float, hi: float, half_view: float, extent: float, want: float) 
 
 
 def ken_burns_frames(
-    image: np.ndarray, *, width: int, height: int, seconds: float, fps: int,
-    focus_box: Box | None, zoom: float = 1.12, seed: int = 0,
+    image: np.ndarray,
+    *,
+    width: int,
+    height: int,
+    seconds: float,
+    fps: int,
+    focus_box: Box | None,
+    zoom: float = 1.12,
+    seed: int = 0,
 ) -> Iterator[np.ndarray]:
     """round(seconds * fps) RGB frames of an eased zoom toward the focus box, with a slight pan."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -102,8 +111,15 @@ def ken_burns_frames(
     return _frames(image, width, height, count, focus_box, zoom, angle)
 
 
-def _frames(image: np.ndarray, width: int, height: int, count: int, focus_box: Box | None,
-            zoom: float, angle: float) -> Iterator[np.ndarray]:
+def _frames(
+    image: np.ndarray,
+    width: int,
+    height: int,
+    count: int,
+    focus_box: Box | None,
+    zoom: float,
+    angle: float,
+) -> Iterator[np.ndarray]:
     canvas, (fx0, fy0, fx1, fy1) = _fit_still(image, width, height, focus_box)
     # Do not zoom past the point where the focus box stops fitting in the view, but keep at
     # least a 4% push-in: a clip that does not move reads as broken, while a focus box that
@@ -121,8 +137,9 @@ def _frames(image: np.ndarray, width: int, height: int, count: int, focus_box: B
         cx = _centre(fx0, fx1, width / (2 * s), width, want_x)
         cy = _centre(fy0, fy1, height / (2 * s), height, want_y)
         m = np.array([[s, 0.0, width / 2 - s * cx], [0.0, s, height / 2 - s * cy]])
-        yield cv2.warpAffine(canvas, m, (width, height), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        yield cv2.warpAffine(
+            canvas, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
 
 
 class _ReadBack:
@@ -156,8 +173,15 @@ class _ReadBack:
         pass
 
 
-def encode_h264(frames: Iterable[np.ndarray], *, width: int, height: int, fps: int,
-                crf: int = 23, preset: str = "veryfast") -> bytes:
+def encode_h264(
+    frames: Iterable[np.ndarray],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    crf: int = 23,
+    preset: str = "veryfast",
+) -> bytes:
     """MP4 (H.264 High, yuv420p, moov atom first for streaming) of the frames, in memory."""
     if width % 2 or height % 2 or width <= 0 or height <= 0:
         raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
@@ -166,16 +190,23 @@ def encode_h264(frames: Iterable[np.ndarray], *, width: int, height: int, fps: i
     buf = io.BytesIO()
     count = 0
     # movflags is a muxer option, so it goes on the container, not on the stream.
-    with av.open(buf, mode="w", format="mp4", options={"movflags": "+faststart"},
-                 io_open=lambda url, flags, options: _ReadBack(buf)) as container:
+    with av.open(
+        buf,
+        mode="w",
+        format="mp4",
+        options={"movflags": "+faststart"},
+        io_open=lambda url, flags, options: _ReadBack(buf),
+    ) as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         stream.options = {"crf": str(crf), "preset": preset}
         for frame in frames:
             if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
-                raise ValueError(f"frame {count} is {frame.shape} {frame.dtype}, expected "
-                                 f"({height}, {width}, 3) uint8")
+                raise ValueError(
+                    f"frame {count} is {frame.shape} {frame.dtype}, expected "
+                    f"({height}, {width}, 3) uint8"
+                )
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             vf.pts = count
             container.mux(stream.encode(vf))
@@ -208,3 +239,29 @@ def probe_video(data: bytes) -> VideoInfo:
             seconds=frames / fps if fps else 0.0,
             pix_fmt=pix_fmt,
         )
+
+
+def rendition(data: bytes, *, width: int, height: int, fps: int, max_seconds: float) -> bytes:
+    """Re-encode a provider's clip for a placement: exact size (cover-fit, or blurred extension
+    when the aspect differs too much), the placement's frame rate (frames picked by time) and at
+    most `max_seconds`."""
+
+    def frames() -> Iterator[np.ndarray]:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.video[0]
+            step = 1 / float(stream.average_rate or 24)
+            limit = round(max_seconds * fps)
+            emitted, last, end = 0, None, 0.0
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                last, end = (
+                    _fit_still(frame.to_ndarray(format="rgb24"), width, height, None)[0],
+                    frame.time + step,
+                )
+                # Emit every output frame whose timestamp this source frame covers.
+                while emitted / fps < end - 1e-6 and emitted < limit:
+                    yield last
+                    emitted += 1
+
+    return encode_h264(frames(), width=width, height=height, fps=fps)
