@@ -8,6 +8,7 @@ from route_assets.assets.common import (
     stage_input,
 )
 from route_assets.assets.paid import Spender
+from route_assets.brief import ResolvedAdSet
 from route_assets.engines.registry import Engines
 from route_assets.ledger import Ledger
 from route_assets.manifests import Candidate, GenerationManifest
@@ -21,6 +22,13 @@ STAGE = "base_generation"
 class GenerationConfig(dg.Config):
     attempt: int = 0  # re-rolls raise it, so seeds (and the cache key) change
     variant: str = ""  # the nightly refresh sets the date here to get fresh variants
+
+
+def full_prompt(ad_set: ResolvedAdSet) -> str:
+    """What a hosted model needs to hear: the brief's prompt, the subject, the exact headline
+    text and the brand colours."""
+    return (f'{ad_set.prompt}. Subject: {ad_set.subject}. Headline text: "{ad_set.headline}". '
+            f"Brand colours: {', '.join(ad_set.palette)}.")
 
 
 @dg.asset(
@@ -59,7 +67,7 @@ def base_generation(
             return ImageRequest(
                 model=decision.model,
                 endpoint=decision.endpoint,
-                prompt=ad_set.prompt,
+                prompt=full_prompt(ad_set),
                 subject=ad_set.subject,
                 headline=ad_set.headline,
                 palette=ad_set.palette,

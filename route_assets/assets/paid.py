@@ -14,7 +14,12 @@ from route_assets.costs import CostLine
 from route_assets.engines.registry import Engines
 from route_assets.ledger import BudgetExceeded, Ledger
 from route_assets.providers.base import GeneratedImage, GeneratedVideo
-from route_assets.providers.errors import FALLBACK_ERRORS, ProviderError, ProviderTimeout
+from route_assets.providers.errors import (
+    FALLBACK_ERRORS,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
 from route_assets.providers.hosted import SubmissionStateUnknown
 from route_assets.request_cache import CachedResult, cached_call
 from route_assets.routing import Decision, Need, NoRouteError, route
@@ -87,6 +92,10 @@ class Spender:
                     make=functools.partial(self._paid, decision, engine, request),
                 )
             except FALLBACK_ERRORS as exc:
+                if isinstance(exc, ProviderUnavailable) and exc.request_id:
+                    # The job exists and may be billed: a re-run resumes it from the journal,
+                    # whereas another model would pay a second time.
+                    raise
                 self._fall_back(decision, exc)
                 continue
             self.lines.append(

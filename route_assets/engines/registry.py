@@ -76,6 +76,7 @@ def engines_for(
     *,
     clock: Clock | None = None,
     transport: httpx.BaseTransport | None = None,
+    poll_interval_s: float = 1.0,
 ) -> Engines:
     images: dict[str, ImageGenerator] = {LOCAL: LocalImageGenerator(catalog)}
     videos: dict[str, VideoGenerator] = {LOCAL: LocalVideoGenerator(catalog)}
@@ -87,7 +88,7 @@ def engines_for(
             price_usd=_pricer(catalog, name),
             clock=clock,
             transport=transport,
-            trusted_base=cfg.trusted_base,
+            trusted_base=cfg.trusted_base, poll_interval_s=poll_interval_s,
         )
         if isinstance(client, ImageGenerator):
             images[name] = client
