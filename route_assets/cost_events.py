@@ -11,15 +11,18 @@ PAGE = 1000
 
 
 def _records(instance: dg.DagsterInstance, asset: str) -> Iterator[dg.EventLogRecord]:
-    cursor = None
-    while True:
-        page = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=PAGE, cursor=cursor
-        )
-        yield from page.records
-        if not page.has_more:
-            return
-        cursor = page.cursor
+    # Materializations carry the spend of successful stages; observations carry what a failed
+    # stage paid for before it failed.
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        cursor = None
+        while True:
+            page = fetch(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=PAGE, cursor=cursor
+            )
+            yield from page.records
+            if not page.has_more:
+                break
+            cursor = page.cursor
 
 
 def cost_lines(instance: dg.DagsterInstance, *, campaign: str | None = None) -> list[CostLine]:
@@ -27,8 +30,8 @@ def cost_lines(instance: dg.DagsterInstance, *, campaign: str | None = None) -> 
     lines: list[CostLine] = []
     for asset in STAGES:
         for record in _records(instance, asset):
-            materialization = record.asset_materialization
-            value = materialization.metadata.get("cost_lines") if materialization else None
+            event = record.asset_materialization or record.asset_observation
+            value = event.metadata.get("cost_lines") if event else None
             if value is None:
                 continue
             for raw in value.value or []:  # type: ignore[union-attr]

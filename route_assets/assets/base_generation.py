@@ -27,8 +27,10 @@ class GenerationConfig(dg.Config):
 def full_prompt(ad_set: ResolvedAdSet) -> str:
     """What a hosted model needs to hear: the brief's prompt, the subject, the exact headline
     text and the brand colours."""
-    return (f'{ad_set.prompt}. Subject: {ad_set.subject}. Headline text: "{ad_set.headline}". '
-            f"Brand colours: {', '.join(ad_set.palette)}.")
+    return (
+        f'{ad_set.prompt}. Subject: {ad_set.subject}. Headline text: "{ad_set.headline}". '
+        f"Brand colours: {', '.join(ad_set.palette)}."
+    )
 
 
 @dg.asset(
@@ -60,31 +62,32 @@ def base_generation(
         need=need,
     )
     candidates = []
-    for index in range(ad_set.candidates):
-        seed = seed_for(inp.key, variant=config.variant, attempt=config.attempt, index=index)
+    with spender.recording():
+        for index in range(ad_set.candidates):
+            seed = seed_for(inp.key, variant=config.variant, attempt=config.attempt, index=index)
 
-        def request(decision: Decision, seed: int = seed) -> ImageRequest:
-            return ImageRequest(
-                model=decision.model,
-                endpoint=decision.endpoint,
-                prompt=full_prompt(ad_set),
-                subject=ad_set.subject,
-                headline=ad_set.headline,
-                palette=ad_set.palette,
-                width=width,
-                height=height,
-                seed=seed,
+            def request(decision: Decision, seed: int = seed) -> ImageRequest:
+                return ImageRequest(
+                    model=decision.model,
+                    endpoint=decision.endpoint,
+                    prompt=full_prompt(ad_set),
+                    subject=ad_set.subject,
+                    headline=ad_set.headline,
+                    palette=ad_set.palette,
+                    width=width,
+                    height=height,
+                    seed=seed,
+                )
+
+            hit = spender.call("image", request, seed=seed)
+            line = spender.lines[-1]
+            candidates.append(
+                Candidate(index=index, seed=seed, blob=hit.blob, request_id=hit.request_id)
             )
-
-        hit = spender.call("image", request, seed=seed)
-        line = spender.lines[-1]
-        candidates.append(
-            Candidate(index=index, seed=seed, blob=hit.blob, request_id=hit.request_id)
-        )
-        context.log.info(
-            f"candidate {index + 1}/{ad_set.candidates}: seed {seed}, {line.model} via "
-            f"{line.provider}, " + ("cached, $0" if line.cached else f"${line.usd:.4f}")
-        )
+            context.log.info(
+                f"candidate {index + 1}/{ad_set.candidates}: seed {seed}, {line.model} via "
+                f"{line.provider}, " + ("cached, $0" if line.cached else f"${line.usd:.4f}")
+            )
     manifest = GenerationManifest(
         ad_set=str(inp.key),
         ad_set_sha=ad_set.sha,

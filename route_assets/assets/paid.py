@@ -2,13 +2,14 @@
 reservation, then the provider; on a moderation refusal or an outage, the next model the policy
 allows. Every call leaves a cost line, and every fallback leaves its reason."""
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dagster as dg
 
-from route_assets.assets.common import StageInput
+from route_assets.assets.common import StageInput, cost_metadata
 from route_assets.catalog import LOCAL, load_catalog
 from route_assets.costs import CostLine
 from route_assets.engines.registry import Engines
@@ -147,6 +148,23 @@ class Spender:
             raise
         self._ledger.settle(reservation, actual_usd=cost, request_id=request_id)
         return data, request_id, cost
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """If the stage fails after paying for something, record that spend as an observation
+        of the asset before the error goes on: no materialization will carry it."""
+        try:
+            yield
+        except BaseException:
+            if any(line.usd for line in self.lines):
+                self._context.log_event(
+                    dg.AssetObservation(
+                        asset_key=self._context.asset_key,
+                        partition=self._context.partition_key,
+                        metadata={**cost_metadata(self.lines), "failed_stage": True},
+                    )
+                )
+            raise
 
     def metadata(self) -> dict[str, Any]:
         return {

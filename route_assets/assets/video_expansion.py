@@ -83,62 +83,69 @@ def video_expansion(
         need=Need("video", motion, seconds=specs[0][1].seconds),
     )
     clips, problems = [], []
-    for index, (spec, clip_spec) in enumerate(specs):
-        seed = seed_for(inp.key, variant="", attempt=0, index=index)
+    with spender.recording():
+        for index, (spec, clip_spec) in enumerate(specs):
+            seed = seed_for(inp.key, variant="", attempt=0, index=index)
 
-        def request(decision: Decision, spec: Placement = spec, seed: int = seed) -> VideoRequest:
-            assert spec.video is not None
-            return VideoRequest(
-                model=decision.model,
-                endpoint=decision.endpoint,
-                prompt=ad_set.prompt,
-                keyframe_png=keyframe,
-                width=spec.width,
-                height=spec.height,
-                seconds=clip_seconds(load_catalog().get(decision.model), spec.video.seconds),
-                fps=spec.video.fps,
-                seed=seed,
-                focus_box=edited.subject_box,
-            )
+            def request(
+                decision: Decision, spec: Placement = spec, seed: int = seed
+            ) -> VideoRequest:
+                assert spec.video is not None
+                return VideoRequest(
+                    model=decision.model,
+                    endpoint=decision.endpoint,
+                    prompt=ad_set.prompt,
+                    keyframe_png=keyframe,
+                    width=spec.width,
+                    height=spec.height,
+                    seconds=clip_seconds(load_catalog().get(decision.model), spec.video.seconds),
+                    fps=spec.video.fps,
+                    seed=seed,
+                    focus_box=edited.subject_box,
+                )
 
-        hit = spender.call(
-            "video", request, seed=seed, need=Need("video", motion, seconds=clip_spec.seconds)
-        )
-        data = store.get_blob(hit.blob)
-        info = video.probe_video(data)
-        if (info.width, info.height, round(info.fps)) != (spec.width, spec.height, clip_spec.fps):
-            # Hosted models return their own size and frame rate: make the placement's.
-            data = video.rendition(
-                data,
-                width=spec.width,
-                height=spec.height,
-                fps=clip_spec.fps,
-                max_seconds=clip_spec.max_seconds,
+            hit = spender.call(
+                "video", request, seed=seed, need=Need("video", motion, seconds=clip_spec.seconds)
             )
+            data = store.get_blob(hit.blob)
             info = video.probe_video(data)
-        if (info.width, info.height) != (spec.width, spec.height) or info.frames < 1:
-            problems.append(f"{spec.id}: {info.width}x{info.height}, {info.frames} frames")
-        line = spender.lines[-1]
-        clips.append(
-            Clip(
-                placement=spec.id,
-                blob=store.put_blob(data, suffix=".mp4"),
-                file=store.publish(inp.key, STAGE, f"{spec.id}.mp4", data),
-                width=info.width,
-                height=info.height,
-                seconds=info.seconds,
-                fps=clip_spec.fps,
-                frames=info.frames,
-                bytes=len(data),
-                seed=seed,
-                request_id=hit.request_id,
+            if (info.width, info.height, round(info.fps)) != (
+                spec.width,
+                spec.height,
+                clip_spec.fps,
+            ):
+                # Hosted models return their own size and frame rate: make the placement's.
+                data = video.rendition(
+                    data,
+                    width=spec.width,
+                    height=spec.height,
+                    fps=clip_spec.fps,
+                    max_seconds=clip_spec.max_seconds,
+                )
+                info = video.probe_video(data)
+            if (info.width, info.height) != (spec.width, spec.height) or info.frames < 1:
+                problems.append(f"{spec.id}: {info.width}x{info.height}, {info.frames} frames")
+            line = spender.lines[-1]
+            clips.append(
+                Clip(
+                    placement=spec.id,
+                    blob=store.put_blob(data, suffix=".mp4"),
+                    file=store.publish(inp.key, STAGE, f"{spec.id}.mp4", data),
+                    width=info.width,
+                    height=info.height,
+                    seconds=info.seconds,
+                    fps=clip_spec.fps,
+                    frames=info.frames,
+                    bytes=len(data),
+                    seed=seed,
+                    request_id=hit.request_id,
+                )
             )
-        )
-        context.log.info(
-            f"{spec.id}: {info.seconds:g}s clip, {info.frames} frames, "
-            f"{line.model} via {line.provider}, "
-            + ("cached" if line.cached else f"${line.usd:.4f}")
-        )
+            context.log.info(
+                f"{spec.id}: {info.seconds:g}s clip, {info.frames} frames, "
+                f"{line.model} via {line.provider}, "
+                + ("cached" if line.cached else f"${line.usd:.4f}")
+            )
     manifest = empty.model_copy(
         update={"decision": spender.decision.as_dict(), "clips": clips, "cost_lines": spender.lines}
     )

@@ -11,7 +11,7 @@ refused without allocating it.
 import io
 import warnings
 from collections.abc import Collection, Mapping
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 import httpx
 from PIL import Image
@@ -29,7 +29,6 @@ from route_assets.providers.http import (
 MediaKind = Literal["image", "video"]
 DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
 MAX_REDIRECTS = 5
-TRUNCATION_ATTEMPTS = 3
 IMAGE_BYTES = 50_000_000
 VIDEO_BYTES = 300_000_000
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG",
@@ -134,37 +133,28 @@ def media_problem(data: bytes, *, content_type: str, kind: MediaKind,
     return _check_image(data, max_pixels) if kind == "image" else None
 
 
-class _Truncated(DownloadRejected):
-    """The body stopped short: worth fetching again, unlike every other rejection."""
-
-    def __init__(self, reason: str, **where: Any) -> None:
-        super().__init__(reason, **where)
-        self.reason = reason
-
-
-def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, str | None, bool]:
-    """The body and, if it must be refused, why: over the cap (declared or streamed) or
-    truncated (the flag)."""
+def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, str | None]:
+    """The body and, if it must be refused, why: over the cap (declared or streamed), or
+    truncated (fewer bytes than declared, or the connection dropped mid-body)."""
     declared = response.headers.get("content-length")
     expected = int(declared) if declared and declared.isdigit() else None
     if expected is not None and expected > max_bytes:
-        return b"", f"Content-Length {expected} exceeds the {max_bytes}-byte cap", False
+        return b"", f"Content-Length {expected} exceeds the {max_bytes}-byte cap"
     chunks, total = [], 0
     try:
         for chunk in response.iter_bytes():
             total += len(chunk)
             if total > max_bytes:
-                return b"", f"body exceeds the {max_bytes}-byte cap", False
+                return b"", f"body exceeds the {max_bytes}-byte cap"
             chunks.append(chunk)
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout) as exc:
-        why = f"truncated: the connection ended after {total} bytes ({type(exc).__name__})"
-        return b"", why, True
+        return b"", f"truncated: the connection ended after {total} bytes ({type(exc).__name__})"
     # Raw bytes off the wire when streamed; an in-memory body (tests, the emulator's transport)
     # never counts them, so fall back to what we read.
     received = response.num_bytes_downloaded or total
     if expected is not None and received < expected:
-        return b"", f"truncated: {received} of {expected} bytes", True
-    return b"".join(chunks), None, False
+        return b"", f"truncated: {received} of {expected} bytes"
+    return b"".join(chunks), None
 
 
 def fetch_media(client: httpx.Client, url: str, *, provider: str, model: str,
@@ -176,25 +166,8 @@ def fetch_media(client: httpx.Client, url: str, *, provider: str, model: str,
 
     `client` should come from `download_client()` (no default credentials). `auth_headers` go
     only to the first URL's origin (Gemini's file URIs need the key; nobody else's CDN does).
-    A truncated body is fetched again (a GET is safe to repeat) before it is rejected.
     """
     where = _Where(provider=provider, model=model, request_id=request_id)
-    for attempt in range(1, TRUNCATION_ATTEMPTS + 1):
-        try:
-            return _fetch_once(client, url, kind=kind, max_bytes=max_bytes,
-                               max_pixels=max_pixels, allowed_hosts=allowed_hosts,
-                               trusted_base=trusted_base, auth_headers=auth_headers,
-                               secrets=secrets, where=where)
-        except _Truncated as exc:
-            if attempt == TRUNCATION_ATTEMPTS:
-                raise DownloadRejected(f"{exc.reason} ({attempt} attempts)", **where) from None
-    raise AssertionError("unreachable")
-
-
-def _fetch_once(client: httpx.Client, url: str, *, kind: MediaKind, max_bytes: int,
-                max_pixels: int, allowed_hosts: Collection[str], trusted_base: str | None,
-                auth_headers: Mapping[str, str] | None, secrets: Collection[str],
-                where: _Where) -> bytes:
     first: httpx.URL | None = None
     for _ in range(MAX_REDIRECTS + 1):
         parsed = check_url(url, allowed_hosts=allowed_hosts, trusted_base=trusted_base, **where)
@@ -223,9 +196,9 @@ def _accept(response: httpx.Response, *, kind: MediaKind, max_bytes: int, max_pi
     if status >= 300:
         raise DownloadRejected(f"media fetch answered {body_snippet(response, secrets)}",
                                status=status, **where)
-    data, problem, truncated = _read_capped(response, max_bytes)
+    data, problem = _read_capped(response, max_bytes)
     if problem:
-        raise (_Truncated if truncated else DownloadRejected)(problem, **where)
+        raise DownloadRejected(problem, **where)
     problem = media_problem(data, content_type=response.headers.get("content-type", ""),
                             kind=kind, max_pixels=max_pixels)
     if problem:

@@ -7,10 +7,11 @@
       none/failed  -> begin -> POST once -> submitted(id) -> poll -> download -> completed
 
 A POST answered with an error created no job: the entry is marked failed. A POST that got no
-answer may have created a billed job: the entry stays "submitting" and a human decides. While
-polling, a terminal job outcome (moderation, failed status, expired or unusable result) marks
-the entry failed; anything else (timeouts, unavailable status endpoint) leaves it "submitted"
-so the next run resumes the same paid request.
+answer may have created a billed job: the entry stays "submitting" and a human decides. A job
+that ended badly (moderated, failed, its result expired) marks the entry failed, so a re-run
+may pay for a new one. Anything else (a timeout, an unavailable status endpoint, a garbled
+answer, a download refused or cut short) leaves it "submitted": the next run resumes the same
+paid request and downloads its result again, for free.
 """
 
 from abc import ABC, abstractmethod
@@ -51,8 +52,8 @@ PriceFn = Callable[[Any], float]
 # Nothing was sent: a connection that never opened cannot have created a job.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Found while polling or downloading, these end the job for good: a re-run may submit anew.
-# Everything else (timeouts, an unavailable status endpoint) leaves the entry "submitted".
-TERMINAL = (ModerationRefused, ResultExpired, DownloadRejected)
+# A DownloadRejected is not among them: the job succeeded and the next run fetches it again.
+TERMINAL = (ModerationRefused, ResultExpired)
 
 
 class SubmissionStateUnknown(ProviderError):
@@ -148,7 +149,9 @@ class HostedProvider(ABC):
                     raise outcome.failure
                 data = self._fetch(files, outcome, submission, media)
             except ProviderError as exc:
-                if not refetch and (job_failed or isinstance(exc, TERMINAL)):
+                # A synchronous answer (nothing to poll) cannot be fetched again either.
+                ended = job_failed or isinstance(exc, TERMINAL) or not submission.poll_url
+                if ended and not refetch:
                     self.journal.failed(fp, str(exc))
                 raise
         if not refetch:

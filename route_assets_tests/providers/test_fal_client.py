@@ -14,6 +14,7 @@ from route_assets.providers.base import (
     VideoRequest,
 )
 from route_assets.providers.errors import (
+    DownloadRejected,
     MalformedResponse,
     ModerationRefused,
     OutOfCredit,
@@ -194,6 +195,19 @@ def test_an_expired_result_fails_the_entry() -> None:
     with pytest.raises(ResultExpired):
         fal(routes, journal).generate(IMAGE)
     assert journal.only().state == "failed"
+
+
+def test_a_refused_download_is_fetched_again_next_run_without_paying() -> None:
+    routes, journal = flow(), InMemoryJournal()
+    routes.routes[("GET", CDN)] = [media(b"<html>denied</html>", "text/html")]
+
+    with pytest.raises(DownloadRejected) as excinfo:
+        fal(routes, journal).generate(IMAGE)
+    assert excinfo.value.request_id == "r1" and journal.only().state == "submitted"
+
+    again = flow()
+    assert fal(again, journal).generate(IMAGE).png == png()
+    assert again.posts() == [] and journal.only().state == "completed"
 
 
 def test_a_job_still_running_at_max_wait_times_out_and_stays_submitted() -> None:

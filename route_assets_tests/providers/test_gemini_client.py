@@ -113,8 +113,12 @@ def test_no_image_without_a_policy_reason_falls_back() -> None:
 
 
 def test_inline_bytes_are_checked_like_downloads() -> None:
+    journal = InMemoryJournal()
+
     with pytest.raises(DownloadRejected):
-        gemini(Routes({("POST", GENERATE): [candidate(b"<html>no</html>")]})).generate(IMAGE)
+        gemini(Routes({("POST", GENERATE): [candidate(b"<html>no</html>")]}),
+               journal).generate(IMAGE)
+    assert journal.only().state == "failed"  # an inline answer cannot be fetched again
 
 
 def test_quota_429_on_generate_is_not_retried_and_billing_is_out_of_credit() -> None:
