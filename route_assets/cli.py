@@ -233,12 +233,13 @@ def emulate(host: str, port: int, latency: float) -> None:
     """Serve fal, Replicate, BFL and Gemini's APIs on loopback, to dry-run a campaign."""
     from route_assets.emulator.server import DEFAULT_KEYS, Emulator, serve_forever
 
-    preview = Emulator(keys=DEFAULT_KEYS, host=host, port=port)
-    click.echo("provider emulator; in another shell:")
-    for name, value in preview.env_for(f"http://{host}:{port}").items():
-        click.echo(f"  export {name}={value}")
-    click.echo("then `route-assets run BRIEF`. Ctrl-C stops.")
-    serve_forever(host=host, port=port, latency_s=latency, keys=DEFAULT_KEYS)
+    def ready(emulator: Emulator) -> None:
+        click.echo(f"provider emulator on {emulator.root}; in another shell:")
+        for name, value in emulator.env().items():
+            click.echo(f"  export {name}={value}")
+        click.echo("then `route-assets run BRIEF` (dummy keys, no money). Ctrl-C stops.")
+
+    serve_forever(host=host, port=port, latency_s=latency, keys=DEFAULT_KEYS, on_ready=ready)
 
 
 @main.group()

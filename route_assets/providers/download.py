@@ -29,8 +29,10 @@ from route_assets.providers.http import (
 MediaKind = Literal["image", "video"]
 DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
 MAX_REDIRECTS = 5
+TRUNCATION_ATTEMPTS = 3
 IMAGE_BYTES = 50_000_000
 VIDEO_BYTES = 300_000_000
+MAX_PIXELS = 40_000_000  # far above any placement; below what a bomb needs to hurt
 _IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/jpg": "JPEG",
                 "image/webp": "WEBP"}
 _VIDEO_TYPES = {"video/mp4"}
@@ -133,6 +135,11 @@ def media_problem(data: bytes, *, content_type: str, kind: MediaKind,
     return _check_image(data, max_pixels) if kind == "image" else None
 
 
+class _Truncated(Exception):
+    """The body stopped short: worth fetching again (a GET), unlike other rejections. Never
+    leaves fetch_media."""
+
+
 def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, str | None]:
     """The body and, if it must be refused, why: over the cap (declared or streamed), or
     truncated (fewer bytes than declared, or the connection dropped mid-body)."""
@@ -159,15 +166,32 @@ def _read_capped(response: httpx.Response, max_bytes: int) -> tuple[bytes, str |
 
 def fetch_media(client: httpx.Client, url: str, *, provider: str, model: str,
                 allowed_hosts: Collection[str], trusted_base: str | None, kind: MediaKind,
-                max_bytes: int, max_pixels: int = 40_000_000, request_id: str | None = None,
+                max_bytes: int, max_pixels: int = MAX_PIXELS, request_id: str | None = None,
                 auth_headers: Mapping[str, str] | None = None,
                 secrets: Collection[str] = ()) -> bytes:
     """Fetch one generated image or video, refusing anything that is not what was asked for.
 
     `client` should come from `download_client()` (no default credentials). `auth_headers` go
     only to the first URL's origin (Gemini's file URIs need the key; nobody else's CDN does).
+    A body cut short is fetched again, up to TRUNCATION_ATTEMPTS times in all.
     """
     where = _Where(provider=provider, model=model, request_id=request_id)
+    for attempt in range(1, TRUNCATION_ATTEMPTS + 1):
+        try:
+            return _fetch_once(client, url, kind=kind, max_bytes=max_bytes,
+                               max_pixels=max_pixels, allowed_hosts=allowed_hosts,
+                               trusted_base=trusted_base, auth_headers=auth_headers,
+                               secrets=secrets, where=where)
+        except _Truncated as exc:
+            if attempt == TRUNCATION_ATTEMPTS:
+                raise DownloadRejected(f"{exc.args[0]} ({attempt} attempts)", **where) from None
+    raise AssertionError("unreachable")
+
+
+def _fetch_once(client: httpx.Client, url: str, *, kind: MediaKind, max_bytes: int,
+                max_pixels: int, allowed_hosts: Collection[str], trusted_base: str | None,
+                auth_headers: Mapping[str, str] | None, secrets: Collection[str],
+                where: _Where) -> bytes:
     first: httpx.URL | None = None
     for _ in range(MAX_REDIRECTS + 1):
         parsed = check_url(url, allowed_hosts=allowed_hosts, trusted_base=trusted_base, **where)
@@ -197,6 +221,8 @@ def _accept(response: httpx.Response, *, kind: MediaKind, max_bytes: int, max_pi
         raise DownloadRejected(f"media fetch answered {body_snippet(response, secrets)}",
                                status=status, **where)
     data, problem = _read_capped(response, max_bytes)
+    if problem and problem.startswith("truncated"):
+        raise _Truncated(problem)
     if problem:
         raise DownloadRejected(problem, **where)
     problem = media_problem(data, content_type=response.headers.get("content-type", ""),

@@ -24,6 +24,7 @@ from route_assets.clock import Clock, SystemClock
 from route_assets.providers.base import JournalEntry, RequestJournal, Submission
 from route_assets.providers.download import (
     IMAGE_BYTES,
+    MAX_PIXELS,
     VIDEO_BYTES,
     MediaKind,
     api_url_allowed,
@@ -215,7 +216,6 @@ class HostedProvider(ABC):
 
     def _wait(self, api: httpx.Client, submission: Submission) -> Outcome:
         started, delay = self.clock.now(), self.poll_interval_s
-        cap = max(self.poll_interval_s * 8, self.poll_interval_s)
         while True:
             outcome = self.poll(api, submission)
             if outcome is not None:
@@ -227,7 +227,9 @@ class HostedProvider(ABC):
                     "next run resumes polling it", provider=self.provider,
                     model=submission.model, request_id=submission.request_id)
             self.clock.sleep(min(delay, self.max_wait_s - waited))
-            delay = min(delay * 1.5, cap)
+            # Back off, but never wait more than a tenth of the time already spent: a job that
+            # took 60 s is not kept waiting 30 s more, which is what throughput depends on.
+            delay = min(delay * 1.5, max(self.poll_interval_s, 0.1 * (waited + delay)))
 
     def _fetch(self, files: httpx.Client, outcome: Outcome, submission: Submission,
                media: MediaKind) -> bytes:
@@ -236,7 +238,7 @@ class HostedProvider(ABC):
         max_bytes = IMAGE_BYTES if media == "image" else VIDEO_BYTES
         if outcome.media is not None:
             problem = media_problem(outcome.media, content_type="", kind=media,
-                                    max_pixels=40_000_000)
+                                    max_pixels=MAX_PIXELS)
             if problem or len(outcome.media) > max_bytes:
                 raise DownloadRejected(problem or "inline media over the byte cap", **where)
             data = outcome.media

@@ -69,7 +69,7 @@ def test_generate_posts_with_x_key_polls_the_returned_url_and_bills_reported_cre
     assert routes.body() == {"prompt": "red shoe", "width": 1024, "height": 1024, "seed": 9,
                              "output_format": "png", "safety_tolerance": 2,
                              "prompt_upsampling": False}
-    assert clock.sleeps == [0.5, 0.75]
+    assert clock.sleeps == [0.5, 0.5]
     assert image.cost_usd == pytest.approx(0.04) and image.request_id == "b1"
     assert image.png.startswith(b"\x89PNG")  # BFL's JPEG stored as PNG
     submission = journal.only().submission

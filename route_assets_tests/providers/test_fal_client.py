@@ -9,23 +9,17 @@ from PIL import Image
 from route_assets.providers.base import (
     EditRequest,
     ImageRequest,
-    JournalEntry,
     Submission,
     VideoRequest,
 )
 from route_assets.providers.errors import (
-    DownloadRejected,
     MalformedResponse,
     ModerationRefused,
     OutOfCredit,
     ProviderError,
-    ProviderTimeout,
     ProviderUnavailable,
-    ResultExpired,
 )
 from route_assets.providers.fal import FalProvider
-from route_assets.providers.hosted import SubmissionStateUnknown
-from route_assets.providers.jobs import request_fingerprint
 from route_assets_tests.providers.fakes import (
     KEY,
     FakeClock,
@@ -37,44 +31,19 @@ from route_assets_tests.providers.fakes import (
     mp4,
     png,
 )
-
-BASE = "https://queue.fal.run"
-EP = "fal-ai/flux/dev"
-SUBMIT = f"{BASE}/{EP}"
-STATUS = f"{BASE}/fal-ai/flux/requests/r1/status"
-RESULT = f"{BASE}/fal-ai/flux/requests/r1"
-CDN = "https://v3.fal.media/files/out.png"
-IMAGE = ImageRequest(model="flux-dev", endpoint=EP, prompt="red shoe on sand", subject="shoe",
-                     headline="Run", palette=("#112233",), width=1024, height=768, seed=42)
-
-
-def accepted(request_id: str = "r1") -> Reply:
-    return Reply(json={"request_id": request_id, "status_url": STATUS, "response_url": RESULT,
-                       "cancel_url": RESULT + "/cancel"})
-
-
-def status(value: str) -> Reply:
-    return Reply(json={"status": value})
-
-
-def output(url: str = CDN, **extra: object) -> Reply:
-    return Reply(json={"images": [{"url": url, "width": 8, "height": 8}], "seed": 99,
-                       "has_nsfw_concepts": [False], **extra})
-
-
-def flow(*statuses: str, submit: str = SUBMIT) -> Routes:
-    return Routes({("POST", submit): [accepted()],
-                   ("GET", STATUS): [status(s) for s in statuses or ("COMPLETED",)],
-                   ("GET", RESULT): [output()],
-                   ("GET", CDN): [media(png(), "image/png")]})
-
-
-def fal(routes: Routes, journal: InMemoryJournal | None = None, clock: FakeClock | None = None,
-        **kwargs: object) -> FalProvider:
-    options: dict[str, object] = {"poll_interval_s": 2.0, "max_wait_s": 60.0, **kwargs}
-    return FalProvider(api_key=KEY, journal=journal or InMemoryJournal(), price_usd=0.025,
-                       clock=clock or FakeClock(), transport=routes.transport(),
-                       **options)  # type: ignore[arg-type]
+from route_assets_tests.providers.fal_script import (
+    BASE,
+    CDN,
+    IMAGE,
+    RESULT,
+    STATUS,
+    SUBMIT,
+    accepted,
+    fal,
+    flow,
+    output,
+    status,
+)
 
 
 def test_generate_submits_once_polls_with_backoff_then_downloads() -> None:
@@ -90,7 +59,7 @@ def test_generate_submits_once_polls_with_backoff_then_downloads() -> None:
                              "output_format": "png", "enable_safety_checker": True}
     assert all(r.headers["authorization"] == f"Key {KEY}" for r in routes.seen[:5])
     assert "authorization" not in routes.seen[-1].headers  # the key never goes to the CDN
-    assert clock.sleeps == [2.0, 3.0]
+    assert clock.sleeps == [2.0, 2.0]
     assert (image.png, image.seed, image.request_id, image.cost_usd, image.simulated) == (
         png(), 99, "r1", 0.025, False)
     assert [c for c, _ in journal.calls] == ["begin", "submitted", "completed"]
@@ -152,132 +121,6 @@ def test_the_safety_checkers_black_image_is_moderation() -> None:
 
     with pytest.raises(ModerationRefused):
         fal(routes).generate(IMAGE)
-
-
-def test_a_status_endpoint_down_after_retries_leaves_the_job_resumable() -> None:
-    routes = flow()
-    routes.routes[("GET", STATUS)] = [Reply(503, json={"detail": "down"})]
-    journal = InMemoryJournal()
-
-    with pytest.raises(ProviderUnavailable) as excinfo:
-        fal(routes, journal).generate(IMAGE)
-    assert excinfo.value.request_id == "r1"  # alive: resume, do not fall back and pay twice
-    assert journal.only().state == "submitted"
-    assert len(routes.seen) == 1 + 5
-
-
-def test_a_job_that_failed_upstream_falls_back_without_a_live_request_id() -> None:
-    routes = flow()
-    routes.routes[("GET", RESULT)] = [Reply(500, json={"detail": [
-        {"type": "downstream_service_error"}]})]
-    journal = InMemoryJournal()
-
-    with pytest.raises(ProviderUnavailable) as excinfo:
-        fal(routes, journal).generate(IMAGE)
-    assert excinfo.value.request_id is None and journal.only().state == "failed"
-
-
-def test_malformed_status_json_leaves_the_entry_submitted() -> None:
-    routes = flow()
-    routes.routes[("GET", STATUS)] = [Reply(content=b"<html>oops</html>")]
-    journal = InMemoryJournal()
-
-    with pytest.raises(MalformedResponse):
-        fal(routes, journal).generate(IMAGE)
-    assert journal.only().state == "submitted"
-
-
-def test_an_expired_result_fails_the_entry() -> None:
-    routes = flow()
-    routes.routes[("GET", CDN)] = [Reply(404)]
-    journal = InMemoryJournal()
-
-    with pytest.raises(ResultExpired):
-        fal(routes, journal).generate(IMAGE)
-    assert journal.only().state == "failed"
-
-
-def test_a_refused_download_is_fetched_again_next_run_without_paying() -> None:
-    routes, journal = flow(), InMemoryJournal()
-    routes.routes[("GET", CDN)] = [media(b"<html>denied</html>", "text/html")]
-
-    with pytest.raises(DownloadRejected) as excinfo:
-        fal(routes, journal).generate(IMAGE)
-    assert excinfo.value.request_id == "r1" and journal.only().state == "submitted"
-
-    again = flow()
-    assert fal(again, journal).generate(IMAGE).png == png()
-    assert again.posts() == [] and journal.only().state == "completed"
-
-
-def test_a_job_still_running_at_max_wait_times_out_and_stays_submitted() -> None:
-    routes, journal, clock = flow("IN_PROGRESS"), InMemoryJournal(), FakeClock()
-
-    with pytest.raises(ProviderTimeout) as excinfo:
-        fal(routes, journal, clock, max_wait_s=10.0).generate(IMAGE)
-    assert excinfo.value.request_id == "r1"
-    assert journal.only().state == "submitted"
-    assert clock.sleeps == [2.0, 3.0, 4.5, 0.5]
-
-
-def test_a_submitted_entry_is_resumed_without_a_new_post() -> None:
-    fp = request_fingerprint("image", "fal", IMAGE)
-    journal = InMemoryJournal([JournalEntry(fp, "submitted", Submission(
-        provider="fal", model="flux-dev", request_id="r1", poll_url=STATUS, result_url=RESULT))])
-    routes = flow("COMPLETED")
-
-    image = fal(routes, journal).generate(IMAGE)
-
-    assert routes.posts() == [] and image.request_id == "r1"
-    assert journal.only().state == "completed"
-
-
-def test_a_submitting_entry_raises_without_posting() -> None:
-    fp = request_fingerprint("image", "fal", IMAGE)
-    journal = InMemoryJournal([JournalEntry(fp, "submitting", None)])
-    routes = flow()
-
-    with pytest.raises(SubmissionStateUnknown, match=f"route-assets requests forget {fp}"):
-        fal(routes, journal).generate(IMAGE)
-    assert routes.seen == []
-
-
-def test_a_failed_entry_may_be_submitted_anew() -> None:
-    fp = request_fingerprint("image", "fal", IMAGE)
-    journal = InMemoryJournal([JournalEntry(fp, "failed", None, "moderated")])
-    routes = flow()
-
-    fal(routes, journal).generate(IMAGE)
-
-    assert len(routes.posts()) == 1 and journal.only().state == "completed"
-
-
-def test_a_submit_without_an_answer_stays_submitting() -> None:
-    def timeout(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("no answer", request=request)
-    routes, journal = Routes({("POST", SUBMIT): [timeout]}), InMemoryJournal()
-
-    with pytest.raises(SubmissionStateUnknown):
-        fal(routes, journal).generate(IMAGE)
-    assert journal.only().state == "submitting" and len(routes.seen) == 1
-
-
-def test_a_submit_that_never_connected_fails_over() -> None:
-    def refused(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-    journal = InMemoryJournal()
-
-    with pytest.raises(ProviderUnavailable):
-        fal(Routes({("POST", SUBMIT): [refused]}), journal).generate(IMAGE)
-    assert journal.only().state == "failed"
-
-
-def test_an_unreadable_submit_answer_stays_submitting() -> None:
-    routes, journal = Routes({("POST", SUBMIT): [Reply(content=b"not json")]}), InMemoryJournal()
-
-    with pytest.raises(SubmissionStateUnknown):
-        fal(routes, journal).generate(IMAGE)
-    assert journal.only().state == "submitting"
 
 
 def test_a_poll_url_off_fals_hosts_never_receives_the_key() -> None:
@@ -392,25 +235,3 @@ def test_the_key_never_appears_in_errors_reprs_or_logs(caplog: pytest.LogCapture
     assert "retrying" in caplog.text and KEY not in caplog.text
 
 
-def test_a_completed_entry_whose_result_was_lost_is_fetched_again_for_free() -> None:
-    fp = request_fingerprint("image", "fal", IMAGE)
-    journal = InMemoryJournal([JournalEntry(fp, "completed", Submission(
-        provider="fal", model="flux-dev", request_id="r1", poll_url=STATUS, result_url=RESULT))])
-    routes = flow("COMPLETED")
-
-    image = fal(routes, journal).generate(IMAGE)
-
-    assert routes.posts() == [] and (image.png, image.cost_usd) == (png(), 0.0)
-    assert journal.calls == [] and journal.only().state == "completed"
-
-
-def test_a_completed_entry_whose_result_expired_stays_completed() -> None:
-    fp = request_fingerprint("image", "fal", IMAGE)
-    journal = InMemoryJournal([JournalEntry(fp, "completed", Submission(
-        provider="fal", model="flux-dev", request_id="r1", poll_url=STATUS, result_url=RESULT))])
-    routes = flow("COMPLETED")
-    routes.routes[("GET", CDN)] = [Reply(404)]
-
-    with pytest.raises(ResultExpired):
-        fal(routes, journal).generate(IMAGE)
-    assert routes.posts() == [] and journal.only().state == "completed"
