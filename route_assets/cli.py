@@ -134,10 +134,11 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
         sys.exit(EXIT_INVALID)
     # Imported here so validate/plan stay fast and never touch the instance.
     from route_assets.instance import persistent_instance
-    from route_assets.runner import register, run_ad_set, run_cost_report
+    from route_assets.runner import provider_tags, register, run_ad_set, run_cost_report
     from route_assets.storage import open_store
 
     store = open_store(settings.store_url(), endpoint_url=settings.s3_endpoint_url())
+    available = frozenset({LOCAL, *settings.providers()})
     instance = persistent_instance()
     keys = [k for k in register(instance, store, parsed) if not ad_sets or k.ad_set in ad_sets]
     click.echo(f"campaign {parsed.campaign}: {len(keys)} ad set(s) → store {store.root_location}")
@@ -150,6 +151,7 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
             max_rerolls=parsed.effective_policy().max_rerolls,
             variant=variant,
             on_attempt=functools.partial(_announce, f"[{n}/{len(keys)}] {key}"),
+            provider_tags=provider_tags(parsed, key.ad_set, available),
         )
         status = "ok" if outcome.success else f"FAILED: {outcome.error}"
         click.echo(f"[{n}/{len(keys)}] {key}: {status} ({time.monotonic() - started:.1f}s)")

@@ -9,8 +9,10 @@ import dagster as dg
 
 from route_assets.assets.flaw_classification import USABLE_CHECK
 from route_assets.brief import Brief, save_brief
+from route_assets.catalog import LOCAL, load_catalog
 from route_assets.definitions import RESOURCES, STAGE_ASSETS, campaign_cost_report
 from route_assets.partitions import PARTITIONS_NAME, AdSetKey
+from route_assets.routing import Need, route
 from route_assets.storage import CreativeStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -67,7 +69,11 @@ def run_ad_set(
     variant: str = "",
     on_attempt: Callable[[int], None] = lambda attempt: None,
     resources: Mapping[str, object] = RESOURCES,
+    provider_tags: Mapping[str, str] | None = None,
 ) -> AdSetOutcome:
+    """Materialize the five stages for one partition, re-rolling (new seeds) while no
+    candidate is usable; `provider_tags` (provider/<name>) let run queues cap each provider."""
+    provider_tags = provider_tags or {}
     outcome = AdSetOutcome(key)
     for attempt in range(max_rerolls + 1):
         on_attempt(attempt)
@@ -79,7 +85,7 @@ def run_ad_set(
             resources=dict(resources),
             run_config={**config, **QUIET},
             raise_on_error=False,
-            tags={"campaign": key.campaign, "attempt": str(attempt)},
+            tags={"campaign": key.campaign, "attempt": str(attempt), **provider_tags},
         )
         outcome.attempts, outcome.success = attempt + 1, result.success
         outcome.run_ids.append(result.run_id)
@@ -108,3 +114,14 @@ def run_cost_report(
         run_config=QUIET,
     )
     return _metadata(result)["campaign_cost_report"]
+
+
+def provider_tags(brief: Brief, ad_set_id: str, available: frozenset[str]) -> dict[str, str]:
+    """provider/<name> tags for every hosted provider this ad set's routing would use."""
+    policy, ad_set = brief.effective_policy(), brief.ad_set(ad_set_id)
+    width, height = policy.image_size
+    needs = [Need("generate", ad_set.tier, width=width, height=height)]
+    if ad_set.motion:
+        needs.append(Need("video", ad_set.motion, seconds=policy.video_seconds))
+    providers = {route(n, policy, load_catalog(), available).provider for n in needs}
+    return {f"provider/{p}": "1" for p in sorted(providers - {LOCAL})}

@@ -1,5 +1,7 @@
 """The asset graph as users see it in the UI: a change here is a change to the product."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from route_assets.definitions import defs
@@ -59,3 +61,25 @@ def test_blocking_checks():
 
 def test_in_process_executor_for_local_runs():
     assert defs.resolve_job_def("creative_job").executor_def.name == "in_process"
+
+
+def test_project_instance_config_caps_each_provider(tmp_path):
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", tmp_path / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue is not None
+    limits = {t["key"]: t["limit"] for t in queue.tag_concurrency_limits}
+    instance.dispose()
+    assert set(limits) == {"provider/fal", "provider/replicate", "provider/bfl", "provider/gemini"}
+
+
+def test_runs_are_tagged_with_the_providers_their_routing_uses():
+    from route_assets.brief import load_brief
+    from route_assets.runner import provider_tags
+
+    brief = load_brief(Path(__file__).resolve().parents[1] / "examples/briefs/summer-glow.yaml")
+    assert provider_tags(brief, "us-hero-bottle", frozenset({"local"})) == {}
+    tags = provider_tags(brief, "us-hero-bottle", frozenset({"local", "bfl", "gemini"}))
+    assert tags == {"provider/bfl": "1", "provider/gemini": "1"}

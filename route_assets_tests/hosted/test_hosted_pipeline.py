@@ -4,6 +4,7 @@ URLs and dummy keys set: routing to hosted models, money safety and secrets."""
 import json
 
 import dagster as dg
+import httpx
 import pytest
 
 from route_assets import settings
@@ -15,6 +16,7 @@ from route_assets.engines.registry import engines_for
 from route_assets.journal import SqlRequestJournal
 from route_assets.ledger import Ledger
 from route_assets.partitions import AdSetKey
+from route_assets.providers.hosted import HostedProvider
 from route_assets.runner import register, run_ad_set
 from route_assets.storage import LocalCreativeStore
 
@@ -159,3 +161,39 @@ def test_api_keys_never_reach_logs_events_or_manifests(hosted, capfd, caplog):
     haystacks += [p.read_text(errors="replace") for p in Path(root).rglob("*.json")]
     for key in KEYS.values():
         assert not any(key in text for text in haystacks), "an API key leaked"
+
+
+@pytest.fixture()
+def short_timeouts(monkeypatch):
+    """A 1 s read timeout instead of 60 s, so a hanging provider is seen quickly."""
+    monkeypatch.setattr(HostedProvider, "api_timeout", httpx.Timeout(1.0))
+
+
+def test_a_hanging_status_request_is_retried(hosted, short_timeouts):
+    emu = hosted["emulator"]
+    emu.inject("bfl", "hang", phase="status", times=1, hang_s=3.0)
+    outcome = run(hosted, "hero")
+    assert outcome.success, outcome.error
+    assert emu.submissions("bfl") == 2
+
+
+def test_a_hanging_submit_is_never_resubmitted(hosted, short_timeouts):
+    emu = hosted["emulator"]
+    emu.inject("bfl", "hang", phase="submit", times=1, hang_s=3.0)
+    first = run(hosted, "hero")
+    assert not first.success
+    assert "bfl flux-1.1-pro" in first.error and "requests forget" in first.error
+    second = run(hosted, "hero")
+    assert not second.success and "requests forget" in second.error
+    assert emu.attempts("bfl") == 1  # the ambiguous POST was never sent again
+    stuck = hosted["journal"].entries("submitting")
+    assert len(stuck) == 1
+
+
+def test_an_expired_result_fails_clearly_naming_the_request(hosted):
+    emu = hosted["emulator"]
+    emu.inject("fal", "expired", phase="result", times=1)
+    brief_volume = run(hosted, "volume")  # volume routes to seedream-4 on fal
+    assert not brief_volume.success
+    assert "fal seedream-4 request" in brief_volume.error
+    assert emu.submissions("fal") == 1
