@@ -57,6 +57,9 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 TERMINAL = (ModerationRefused, ResultExpired)
 
 
+POLL_SHARE = 0.05  # the longest poll wait, as a share of the time a job has already taken
+
+
 class SubmissionStateUnknown(ProviderError):
     """A paid POST may or may not have created a job; resubmitting could bill twice."""
 
@@ -227,9 +230,9 @@ class HostedProvider(ABC):
                     "next run resumes polling it", provider=self.provider,
                     model=submission.model, request_id=submission.request_id)
             self.clock.sleep(min(delay, self.max_wait_s - waited))
-            # Back off, but never wait more than a tenth of the time already spent: a job that
-            # took 60 s is not kept waiting 30 s more, which is what throughput depends on.
-            delay = min(delay * 1.5, max(self.poll_interval_s, 0.1 * (waited + delay)))
+            # Back off, but never wait more than a twentieth of the time already spent: a job
+            # that took 60 s is not kept waiting 30 s more, which is what throughput depends on.
+            delay = min(delay * 1.5, max(self.poll_interval_s, POLL_SHARE * (waited + delay)))
 
     def _fetch(self, files: httpx.Client, outcome: Outcome, submission: Submission,
                media: MediaKind) -> bytes:

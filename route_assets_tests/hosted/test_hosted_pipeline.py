@@ -102,7 +102,8 @@ def test_rematerializing_unchanged_partition_submits_nothing(hosted):
 
 
 @pytest.mark.parametrize(("fault", "phase"), [("moderation", "submit"), ("429", "submit"),
-                                              ("503", "submit"), ("402", "submit")])
+                                              ("500", "submit"), ("503", "submit"),
+                                              ("402", "submit")])
 def test_refusals_and_outages_fall_back_to_the_next_model(hosted, fault, phase):
     emu = hosted["emulator"]
     emu.inject("bfl", fault, phase=phase, times=10)

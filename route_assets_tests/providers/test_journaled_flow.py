@@ -12,7 +12,7 @@ from route_assets.providers.errors import (
     ProviderUnavailable,
     ResultExpired,
 )
-from route_assets.providers.hosted import SubmissionStateUnknown
+from route_assets.providers.hosted import POLL_SHARE, SubmissionStateUnknown
 from route_assets.providers.jobs import request_fingerprint
 from route_assets_tests.providers.fakes import FakeClock, InMemoryJournal, Reply, Routes, media, png
 from route_assets_tests.providers.fal_script import (
@@ -89,22 +89,22 @@ def test_a_job_still_running_at_max_wait_times_out_and_stays_submitted() -> None
         fal(routes, journal, clock, max_wait_s=10.0).generate(IMAGE)
     assert excinfo.value.request_id == "r1"
     assert journal.only().state == "submitted"
-    # Polls every 2 s until a tenth of the elapsed time exceeds that, then backs off.
+    # Polls every 2 s until a twentieth of the elapsed time exceeds that, then backs off.
     assert clock.sleeps == [2.0] * 5
 
 
-def test_polling_backs_off_to_a_tenth_of_the_elapsed_time() -> None:
+def test_polling_backs_off_to_a_twentieth_of_the_elapsed_time() -> None:
     routes, journal, clock = flow("IN_PROGRESS"), InMemoryJournal(), FakeClock()
 
     with pytest.raises(ProviderTimeout):
         fal(routes, journal, clock, max_wait_s=120.0).generate(IMAGE)
     waits = clock.sleeps
-    assert waits[:9] == [2.0] * 9
+    assert waits[:19] == [2.0] * 19
     full = waits[:-1]  # the last wait is cut to the time left
-    assert all(b >= a for a, b in zip(full, full[1:], strict=False)) and full[-1] > 8.0
+    assert all(b >= a for a, b in zip(full, full[1:], strict=False)) and full[-1] > 4.0
     elapsed = 0.0
     for wait in full:
-        assert wait <= max(2.0, 0.1 * (elapsed + wait)) + 1e-9
+        assert wait <= max(2.0, POLL_SHARE * (elapsed + wait)) + 1e-9
         elapsed += wait
     assert sum(waits) == pytest.approx(120.0)
 
