@@ -6,6 +6,7 @@ import dagster as dg
 
 from route_assets.assets.common import STAGES
 from route_assets.costs import CostLine
+from route_assets.partitions import AdSetKey
 
 PAGE = 1000
 
@@ -39,3 +40,16 @@ def cost_lines(instance: dg.DagsterInstance, *, campaign: str | None = None) -> 
                 if campaign is None or line.campaign == campaign:
                     lines.append(line)
     return lines
+
+
+def edit_savings(instance: dg.DagsterInstance) -> dict[str, float]:
+    """Per campaign, the generation cost that edits made unnecessary (surgical_edit metadata)."""
+    out: dict[str, float] = {}
+    for record in _records(instance, "surgical_edit"):
+        event = record.asset_materialization
+        value = event.metadata.get("reroll_avoided_usd") if event else None
+        if event is None or value is None or event.partition is None:
+            continue
+        campaign = AdSetKey.parse(event.partition).campaign
+        out[campaign] = out.get(campaign, 0.0) + float(value.value)  # type: ignore[arg-type]
+    return out

@@ -15,6 +15,7 @@ COLUMNS = [
     "request_id",
     "cached",
     "simulated",
+    "saved_usd",
 ]
 
 
@@ -30,6 +31,7 @@ class CostLine(BaseModel):
     request_id: str
     cached: bool = False
     simulated: bool = False  # local engines charge the hosted list price as simulated spend
+    saved_usd: float = 0.0  # a cache hit: what the original call cost, not paid again
 
 
 def cost_frame(lines: Iterable[CostLine]) -> pd.DataFrame:
@@ -39,51 +41,56 @@ def cost_frame(lines: Iterable[CostLine]) -> pd.DataFrame:
 def totals(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     """Spend, call count and cache hits grouped by one column, most expensive first."""
     if frame.empty:
-        return pd.DataFrame(columns=[by, "usd", "calls", "cached"])
+        return pd.DataFrame(columns=[by, "usd", "calls", "cached", "saved_usd"])
     grouped = frame.groupby(by, as_index=False).agg(
-        usd=("usd", "sum"), calls=("usd", "size"), cached=("cached", "sum")
-    )
-    grouped["usd"] = grouped["usd"].round(4)
-    return grouped.sort_values(["usd", by], ascending=[False, True]).reset_index(drop=True)
-
-
-def report_csv(frame: pd.DataFrame) -> str:
-    """The campaign cost CSV: one row per (ad set, stage, model, provider) plus totals rows."""
-    keys = ["ad_set", "stage", "model", "provider"]
-    if frame.empty:
-        return ",".join([*keys, "usd", "calls", "cached", "simulated"]) + "\n"
-    detail = frame.groupby(keys, as_index=False).agg(
         usd=("usd", "sum"),
         calls=("usd", "size"),
         cached=("cached", "sum"),
-        simulated=("simulated", "all"),
+        saved_usd=("saved_usd", "sum"),
     )
-    rows = [detail]
-    for column in ("stage", "model"):
-        per = frame.groupby(column, as_index=False).agg(
-            usd=("usd", "sum"),
-            calls=("usd", "size"),
-            cached=("cached", "sum"),
-            simulated=("simulated", "all"),
-        )
-        per.insert(0, "ad_set", f"TOTAL by {column}")
-        rows.append(per)
-    everything = pd.DataFrame(
-        [
-            {
-                "ad_set": "TOTAL",
-                "usd": frame["usd"].sum(),
-                "calls": len(frame),
-                "cached": int(frame["cached"].sum()),
-                "simulated": bool(frame["simulated"].all()),
-            }
-        ]
-    )
-    out = pd.concat([*rows, everything], ignore_index=True)[
-        [*keys, "usd", "calls", "cached", "simulated"]
+    grouped[["usd", "saved_usd"]] = grouped[["usd", "saved_usd"]].round(4)
+    return grouped.sort_values(["usd", by], ascending=[False, True]).reset_index(drop=True)
+
+
+AGGREGATES = {
+    "usd": ("usd", "sum"),
+    "calls": ("usd", "size"),
+    "cached": ("cached", "sum"),
+    "saved_usd": ("saved_usd", "sum"),
+    "simulated": ("simulated", "all"),
+}
+REPORT_KEYS = ["ad_set", "stage", "model", "provider"]
+REPORT_COLUMNS = [*REPORT_KEYS, *AGGREGATES]
+
+
+def report_csv(
+    frame: pd.DataFrame, *, edit_savings_usd: float = 0.0, budget_usd: float | None = None
+) -> str:
+    """The campaign cost CSV: one row per (ad set, stage, model, provider), totals by stage, by
+    model and by provider, then the campaign's total, its savings and the budget left."""
+    rows = [frame.groupby(REPORT_KEYS, as_index=False).agg(**AGGREGATES)] if len(frame) else []
+    for column in ("stage", "model", "provider"):
+        if len(frame):
+            per = frame.groupby(column, as_index=False).agg(**AGGREGATES)
+            per.insert(0, "ad_set", f"TOTAL by {column}")
+            rows.append(per)
+    spent = float(frame["usd"].sum()) if len(frame) else 0.0
+    summary = [
+        {
+            "ad_set": "TOTAL",
+            "usd": spent,
+            "calls": len(frame),
+            "cached": int(frame["cached"].sum()) if len(frame) else 0,
+            "saved_usd": float(frame["saved_usd"].sum()) if len(frame) else 0.0,
+        },
+        {"ad_set": "SAVED by edits instead of re-rolls", "saved_usd": edit_savings_usd},
     ]
-    out["usd"] = out["usd"].round(4)
-    return str(out.fillna("").to_csv(index=False))
+    if budget_usd is not None:
+        summary.append({"ad_set": "BUDGET left", "usd": budget_usd - spent})
+    out = pd.concat([*rows, pd.DataFrame(summary)], ignore_index=True)
+    out = out.reindex(columns=REPORT_COLUMNS)
+    out[["usd", "saved_usd"]] = out[["usd", "saved_usd"]].round(4)
+    return str(out.to_csv(index=False))
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -104,6 +104,11 @@ def test_rematerializing_unchanged_inputs_costs_nothing(instance, store):
     assert third.metadata["base_generation"]["cost_usd"] > 0
     lines = cost_lines(instance, campaign="test-camp")
     assert sum(line.cached for line in lines) >= 2
+    report = run_cost_report(instance, resources(store))
+    saved = sum(line.saved_usd for line in lines)
+    assert saved == pytest.approx(first.metadata["base_generation"]["cost_usd"]
+                                  + first.metadata["video_expansion"]["cost_usd"])
+    assert report["saved_by_cache_usd/test-camp"] == pytest.approx(saved, abs=1e-4)
 
 
 def test_unusable_candidates_are_rerolled_then_held(instance, store):
@@ -169,3 +174,7 @@ def test_superficial_flaws_are_edited_surgically(instance, store, defect, edit):
     assert manifest["remaining_flaws"] == []
     assert outcome.metadata["surgical_edit"]["changed_pixel_fraction"] > 0
     assert manifest["master_blob"] != manifest["source_blob"]
+    # No candidate was acceptable as generated: editing saved a whole re-roll.
+    assert outcome.metadata["surgical_edit"]["reroll_avoided_usd"] == pytest.approx(0.08)
+    report = run_cost_report(instance, resources(store))
+    assert report["saved_by_edits_usd/test-camp"] == pytest.approx(0.08)

@@ -7,7 +7,7 @@ from route_assets.assets.qa_resize import qa_resize
 from route_assets.assets.surgical_edit import surgical_edit
 from route_assets.assets.video_expansion import video_expansion
 from route_assets.brief import BriefError, registered_brief
-from route_assets.cost_events import cost_lines
+from route_assets.cost_events import cost_lines, edit_savings
 from route_assets.costs import cost_frame, markdown_table, report_csv, totals
 from route_assets.storage import CreativeStore
 
@@ -25,25 +25,39 @@ MD_FILE = "cost_report.md"
 def campaign_cost_report(
     context: dg.AssetExecutionContext, store: dg.ResourceParam[CreativeStore]
 ) -> dg.MaterializeResult:
-    """Spend per campaign by ad set, stage, model and provider, from materialization events."""
+    """Spend per campaign by ad set, stage, model and provider, with savings and budget left."""
     frame = cost_frame(cost_lines(context.instance))
+    savings = edit_savings(context.instance)
     metadata: dict[str, dg.RawMetadataValue] = {}
     sections = []
     for campaign, part in frame.groupby("campaign"):
         campaign = str(campaign)
-        csv_key = store.put_campaign_file(campaign, CSV_FILE, report_csv(part).encode())
-        spent = float(part["usd"].sum())
         try:
-            left = registered_brief(store, campaign).budget_usd - spent
+            budget: float | None = registered_brief(store, campaign).budget_usd
         except BriefError:
-            left = float("nan")
-        md = f"## {campaign}: ${spent:.4f} spent, ${left:.4f} of budget left\n\n" + "\n\n".join(
-            markdown_table(totals(part, by)) for by in ("ad_set", "stage", "model")
+            budget = None
+        spent, by_cache = float(part["usd"].sum()), float(part["saved_usd"].sum())
+        by_edits = savings.get(campaign, 0.0)
+        csv = report_csv(part, edit_savings_usd=by_edits, budget_usd=budget)
+        csv_key = store.put_campaign_file(campaign, CSV_FILE, csv.encode())
+        left = "unknown" if budget is None else f"${budget - spent:.4f}"
+        md = (
+            f"## {campaign}: ${spent:.4f} spent, {left} of budget left\n\n"
+            f"Saved ${by_cache:.4f} by cache hits and ${by_edits:.4f} by editing instead of "
+            "re-rolling.\n\n"
+            + "\n\n".join(
+                markdown_table(totals(part, by)) for by in ("ad_set", "stage", "model", "provider")
+            )
         )
         store.put_campaign_file(campaign, MD_FILE, md.encode())
         sections.append(md)
         metadata[f"cost_usd/{campaign}"] = dg.MetadataValue.float(round(spent, 4))
-        metadata[f"budget_left_usd/{campaign}"] = dg.MetadataValue.float(round(left, 4))
+        metadata[f"saved_by_cache_usd/{campaign}"] = dg.MetadataValue.float(round(by_cache, 4))
+        metadata[f"saved_by_edits_usd/{campaign}"] = dg.MetadataValue.float(round(by_edits, 4))
+        if budget is not None:
+            metadata[f"budget_left_usd/{campaign}"] = dg.MetadataValue.float(
+                round(budget - spent, 4)
+            )
         metadata[f"report/{campaign}"] = dg.MetadataValue.path(store.location(csv_key))
         context.log.info(f"{campaign}: ${spent:.4f} over {len(part)} calls")
     return dg.MaterializeResult(

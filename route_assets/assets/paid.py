@@ -110,6 +110,7 @@ class Spender:
                     request_id=hit.request_id,
                     cached=cached,
                     simulated=decision.provider == LOCAL,
+                    saved_usd=hit.cost_usd if cached else 0.0,
                 )
             )
             return hit

@@ -14,7 +14,12 @@ from route_assets.imaging import codecs
 from route_assets.imaging.classify import Assessment, assess
 from route_assets.imaging.edit import apply_edit, palette_delta_e, plan_edits
 from route_assets.imaging.flaws import Flaw, FlawKind
-from route_assets.manifests import ClassificationManifest, EditManifest, EditRecord
+from route_assets.manifests import (
+    ClassificationManifest,
+    EditManifest,
+    EditRecord,
+    GenerationManifest,
+)
 from route_assets.storage import CreativeStore
 
 STAGE = "surgical_edit"
@@ -66,6 +71,17 @@ def _edit_rounds(
     if after is None:
         after = assess(image, palette=inp.ad_set.palette, thresholds=thresholds(inp.policy))
     return image, records, after
+
+
+def _reroll_avoided(
+    store: CreativeStore, inp: StageInput, classified: ClassificationManifest
+) -> float:
+    """What editing saved: with no candidate acceptable as generated, the alternative to an
+    edit was another attempt at the same generation cost."""
+    if any(c.verdict == "accept" for c in classified.candidates):
+        return 0.0
+    generation = GenerationManifest.model_validate(store.get_manifest(inp.key, "base_generation"))
+    return round(float(generation.decision.get("estimated_cost_usd", 0.0)), 6)
 
 
 @dg.asset(
@@ -121,6 +137,7 @@ def surgical_edit(
             "remaining_flaws": dg.MetadataValue.json(manifest.remaining_flaws),
             "palette_delta_e": dg.MetadataValue.float(delta_e if delta_e is not None else -1.0),
             "master": dg.MetadataValue.path(store.location(master_file)),
+            "reroll_avoided_usd": dg.MetadataValue.float(_reroll_avoided(store, inp, classified)),
             **cost_metadata([]),
             **manifest_metadata(store, key),
         },
