@@ -148,10 +148,10 @@ class CreativeStore(ABC):
         return self._write(f"{_stage_prefix(ad_set, stage)}/{name}", data)
 
     def put_campaign_file(self, campaign: str, name: str, data: bytes) -> str:
-        return self._write(self._campaign_key(campaign, name), data)
+        return self._write(self.campaign_key(campaign, name), data)
 
     def get_campaign_file(self, campaign: str, name: str) -> bytes | None:
-        return self._read(self._campaign_key(campaign, name))
+        return self._read(self.campaign_key(campaign, name))
 
     def put_cache_entry(self, fingerprint: str, entry: Mapping[str, Any]) -> str:
         text = json.dumps(dict(entry), sort_keys=True, allow_nan=False)
@@ -176,7 +176,7 @@ class CreativeStore(ABC):
         return f"{self.root_location.rstrip('/')}/{check_key(key)}"
 
     @staticmethod
-    def _campaign_key(campaign: str, name: str) -> str:
+    def campaign_key(campaign: str, name: str) -> str:
         # Ad-set ids have no '.', so requiring one means a file never shadows an ad-set folder.
         if "." not in check_name(name):
             raise InvalidStoreKeyError(f"invalid campaign file name {name!r}: needs an extension")

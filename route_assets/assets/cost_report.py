@@ -1,7 +1,8 @@
 import dagster as dg
+import pandas as pd
 
 from route_assets.assets.base_generation import base_generation
-from route_assets.assets.common import GROUP, OWNERS
+from route_assets.assets.common import GROUP, OWNERS, STAGES
 from route_assets.assets.flaw_classification import flaw_classification
 from route_assets.assets.qa_resize import qa_resize
 from route_assets.assets.surgical_edit import surgical_edit
@@ -9,10 +10,34 @@ from route_assets.assets.video_expansion import video_expansion
 from route_assets.brief import BriefError, registered_brief
 from route_assets.cost_events import cost_lines, edit_savings
 from route_assets.costs import cost_frame, markdown_table, report_csv, totals
+from route_assets.review import review_sheet
 from route_assets.storage import CreativeStore
 
+REVIEW_FILE = "review.html"
 CSV_FILE = "cost_report.csv"
 MD_FILE = "cost_report.md"
+
+
+def _write_review(store: CreativeStore, campaign: str, part: pd.DataFrame, spent: float) -> str:
+    """The campaign's review sheet, from the manifests of every registered ad set."""
+    try:
+        keys = registered_brief(store, campaign).partition_keys()
+    except BriefError:
+        keys = []
+    ad_sets = {
+        key.ad_set: {stage: m for stage in STAGES if (m := store.get_manifest(key, stage))}
+        for key in keys
+    }
+    by_ad_set = part.groupby("ad_set")["usd"].sum()
+    page = store.campaign_key(campaign, REVIEW_FILE)
+    sheet = review_sheet(
+        campaign=campaign,
+        page_key=page,
+        ad_sets=ad_sets,
+        spent_usd=spent,
+        cost_rows_by_ad_set=[(str(k), float(v)) for k, v in by_ad_set.items()],
+    )
+    return store.put_campaign_file(campaign, REVIEW_FILE, sheet.encode())
 
 
 @dg.asset(
@@ -50,6 +75,8 @@ def campaign_cost_report(
             )
         )
         store.put_campaign_file(campaign, MD_FILE, md.encode())
+        review_key = _write_review(store, campaign, part, spent)
+        metadata[f"review/{campaign}"] = dg.MetadataValue.path(store.location(review_key))
         sections.append(md)
         metadata[f"cost_usd/{campaign}"] = dg.MetadataValue.float(round(spent, 4))
         metadata[f"saved_by_cache_usd/{campaign}"] = dg.MetadataValue.float(round(by_cache, 4))
