@@ -8,6 +8,7 @@ from route_assets.assets.flaw_classification import flaw_classification
 from route_assets.assets.qa_resize import qa_resize
 from route_assets.assets.surgical_edit import surgical_edit
 from route_assets.assets.video_expansion import video_expansion
+from route_assets.automation import SCHEDULES, SENSORS
 from route_assets.resources import EnginesResource, LedgerResource, StoreResource
 
 STAGE_ASSETS = [base_generation, flaw_classification, surgical_edit, qa_resize, video_expansion]
@@ -25,6 +26,8 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[creative_job],
     resources=RESOURCES,
+    sensors=SENSORS,
+    schedules=SCHEDULES,
     # One process per run: the multiprocess executor costs ~3 s per step on 2 cores and
     # parallelism comes from one run per partition.
     executor=dg.in_process_executor,
