@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from route_assets import settings
+from route_assets.backfill import backfill_command
 from route_assets.brief import Brief, BriefError, load_brief
 from route_assets.catalog import LOCAL, load_catalog, load_placements
 from route_assets.routing import Need, NoRouteError, clip_seconds, route
@@ -283,6 +284,8 @@ def requests_forget(fingerprint: str) -> None:
     journal.forget(matches[0].fingerprint)
     click.echo(f"forgot {matches[0].fingerprint} ({matches[0].state})")
 
+
+main.add_command(backfill_command)
 
 if __name__ == "__main__":
     main()
