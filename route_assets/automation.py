@@ -6,10 +6,8 @@ imports definitions) is imported inside the functions that need `provider_tags`.
 """
 
 import json
-import os
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +15,14 @@ import dagster as dg
 
 from route_assets import settings
 from route_assets.assets.flaw_classification import USABLE_CHECK
-from route_assets.brief import Brief, BriefError, load_brief, registered_brief, save_brief
+from route_assets.brief import (
+    Brief,
+    BriefError,
+    parse_brief_text,
+    registered_brief,
+    save_brief,
+)
+from route_assets.brief_sources import briefs_location, read_briefs
 from route_assets.catalog import LOCAL
 from route_assets.partitions import PARTITIONS_NAME, AdSetKey, InvalidKeyError, ad_set_partitions
 from route_assets.routing import NoRouteError
@@ -27,10 +32,6 @@ JOB_NAME = "creative_job"
 MAX_RUN_REQUESTS = 200  # per tick, so a huge brief folder cannot stall the daemon
 SHA_TAG = "ad_set_sha"  # lets the re-roll sensor tell a stale failure from the current ad set
 REROLL_LOOKBACK = timedelta(hours=24)  # first tick only: don't re-roll ancient failures
-
-
-def briefs_dir() -> Path:
-    return Path(os.environ.get("ROUTE_ASSETS_BRIEFS", "briefs")).resolve()
 
 
 def _store() -> CreativeStore:
@@ -57,27 +58,28 @@ def _run_tags(brief: Brief, key: AdSetKey, attempt: int) -> dict[str, str]:
     }
 
 
-def _load_folder(folder: Path, log: Any) -> tuple[list[Brief], list[str]]:
+def _load_briefs(files: list[tuple[str, str]], log: Any) -> tuple[list[Brief], list[str]]:
     """Valid briefs, and one line per invalid file (a bad file never stops the others)."""
     briefs: list[Brief] = []
     invalid: list[str] = []
-    owners: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    owners: dict[str, str] = {}
+    for source, text in files:
+        name = source.rsplit("/", 1)[-1]
         try:
-            brief = load_brief(path)
+            brief = parse_brief_text(text, source=source)
         except BriefError as exc:
             log.warning(str(exc))
-            invalid.append(path.name)
+            invalid.append(name)
             continue
         if brief.campaign in owners:
             # Two files for one campaign would overwrite each other's snapshot every tick.
             log.warning(
-                f"{path}: campaign {brief.campaign!r} is already defined by "
-                f"{owners[brief.campaign].name}; give each campaign one brief file"
+                f"{source}: campaign {brief.campaign!r} is already defined by "
+                f"{owners[brief.campaign]}; give each campaign one brief file"
             )
-            invalid.append(path.name)
+            invalid.append(name)
             continue
-        owners[brief.campaign] = path
+        owners[brief.campaign] = source
         briefs.append(brief)
     return briefs, invalid
 
@@ -100,14 +102,16 @@ def _register_if_changed(store: CreativeStore, brief: Brief) -> None:
     "changed ad set.",
 )
 def brief_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    folder = briefs_dir()
-    if not folder.is_dir():
-        return dg.SkipReason(f"briefs folder {folder} does not exist (set ROUTE_ASSETS_BRIEFS)")
+    location = briefs_location()
+    files = read_briefs(location)
+    if files is None:
+        return dg.SkipReason(f"briefs folder {location} does not exist (set ROUTE_ASSETS_BRIEFS "
+                             "to a folder or an s3://bucket/prefix)")
     # The cursor remembers which ad-set version (sha) was requested: run keys alone would make
     # every tick re-return the same first MAX_RUN_REQUESTS and never reach the rest.
     state = json.loads(context.cursor) if context.cursor else {}
     requested: dict[str, str] = state.get("requested", {})
-    briefs, invalid = _load_folder(folder, context.log)
+    briefs, invalid = _load_briefs(files, context.log)
     store = _store()
     known = set(context.instance.get_dynamic_partitions(PARTITIONS_NAME))
     new_keys: list[str] = []

@@ -269,11 +269,16 @@ def load_brief(path: str | Path) -> Brief:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BriefError(f"{path}: cannot read brief ({exc.strerror}); check the path") from None
+    return parse_brief_text(text, source=str(path))
+
+
+def parse_brief_text(text: str, *, source: str) -> Brief:
+    """A brief from YAML text (a file, or an object in an S3 prefix) named `source`."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BriefError(f"{path}: not valid YAML: {exc}") from None
-    return parse_brief(data, source=str(path))
+        raise BriefError(f"{source}: not valid YAML: {exc}") from None
+    return parse_brief(data, source=source)
 
 
 BRIEF_FILE = "brief.json"

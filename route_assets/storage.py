@@ -237,6 +237,25 @@ class LocalCreativeStore(CreativeStore):
         return [k for k in keys if k.startswith(prefix) and "/." not in f"/{k}"]  # no temp files
 
 
+def make_s3_client(endpoint_url: str | None) -> Any:
+    """The one place a boto3 S3 client is built (the store's, and the brief sensor's)."""
+    import boto3  # lazy: local-only runs never pay for importing boto3
+    from botocore.config import Config
+
+    # Credentials come only from boto3's own chain (env, profile, instance role).
+    env = os.environ
+    endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
+    if endpoint:  # MinIO, R2 and moto want path-style URLs; some such servers reject the
+        # CRC checksums botocore >= 1.36 sends by default (older botocore has no option).
+        options["s3"] = {"addressing_style": "path"}
+        if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
+            options["request_checksum_calculation"] = "when_required"
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    config = Config(**options)
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
+
+
 class S3CreativeStore(CreativeStore):
     """An S3 or S3-compatible bucket/prefix; one put_object is atomic, so no temp keys."""
 
@@ -253,21 +272,8 @@ class S3CreativeStore(CreativeStore):
 
     @staticmethod
     def _make_client(endpoint_url: str | None) -> Any:
-        import boto3  # lazy: local-only runs never pay for importing boto3
-        from botocore.config import Config
+        return make_s3_client(endpoint_url)
 
-        # Credentials come only from boto3's own chain (env, profile, instance role).
-        env = os.environ
-        endpoint = endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-        options: dict[str, Any] = {"retries": {"max_attempts": 5, "mode": "standard"}}
-        if endpoint:  # MinIO, R2 and moto want path-style URLs; some such servers reject the
-            # CRC checksums botocore >= 1.36 sends by default (older botocore has no option).
-            options["s3"] = {"addressing_style": "path"}
-            if "request_checksum_calculation" in Config.OPTION_DEFAULTS:
-                options["request_checksum_calculation"] = "when_required"
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        config = Config(**options)
-        return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
     def _call(self, op: str, key: str, **kwargs: Any) -> Any:
         """One S3 call on `key`: the response (a body's bytes), None if missing, else StoreError."""

@@ -137,7 +137,7 @@ def test_invalid_brief_is_reported_and_the_valid_one_processed(env: Path, instan
     # the root logger, so caplog cannot see it: read the console handler's stderr instead.
     err = capfd.readouterr().err
     assert "budget_usd: Input should be greater than 0" in err
-    assert "already defined by acme.yaml" in err
+    assert "acme.yaml; give each campaign one brief file" in err
     apply(instance, result)
     quiet = tick(instance, result.cursor)
     assert "broken.yaml, twin.yaml" in (quiet.skip_reason.skip_message or "")  # type: ignore
@@ -216,3 +216,17 @@ def test_nightly_refresh_at_each_campaigns_local_hour(env: Path, instance) -> No
     skipped = nightly_refresh(dg.build_schedule_context(
         instance=instance, scheduled_execution_time=datetime(2026, 1, 15, 9, tzinfo=UTC)))
     assert isinstance(skipped, dg.SkipReason)
+
+
+def test_briefs_in_an_s3_prefix(env: Path, instance, monkeypatch, s3_server, s3_bucket,
+                                s3_client) -> None:
+    """ROUTE_ASSETS_BRIEFS=s3://bucket/prefix, read from a real S3-compatible server."""
+    monkeypatch.setenv("ROUTE_ASSETS_BRIEFS", f"s3://{s3_bucket}/briefs/")
+    monkeypatch.setenv("ROUTE_ASSETS_S3_ENDPOINT_URL", s3_server)
+    s3_client.put_object(Bucket=s3_bucket, Key="briefs/acme.yaml", Body=yaml.safe_dump(BRIEF))
+    broken = copy.deepcopy(BRIEF) | {"campaign": "other", "budget_usd": -1}
+    s3_client.put_object(Bucket=s3_bucket, Key="briefs/other.yaml", Body=yaml.safe_dump(broken))
+    s3_client.put_object(Bucket=s3_bucket, Key="elsewhere/x.yaml", Body=b"not: [a brief")
+    result = tick(instance)
+    assert [r.partition_key for r in result.run_requests] == ["acme/hero", "acme/promo"]
+    assert "other.yaml" in (result.cursor or "")
