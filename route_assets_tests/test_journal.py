@@ -1,10 +1,8 @@
 """The SQL request journal on SQLite and on a real PostgreSQL server: its lifecycle, and that
 of 8 processes racing to submit one request exactly one may."""
 
-import multiprocessing
-import queue
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,8 @@ from sqlalchemy import Engine
 from route_assets.db import engine_for
 from route_assets.journal import JournalConflict, JournalStateError, SqlRequestJournal
 from route_assets.providers.base import JournalEntry, Submission
+from route_assets_tests.processes import run_processes
 
-WORKERS = 8
 FP = "f" * 64
 SUBMISSION = Submission(provider="fal", model="flux-dev", request_id="req-123",
                         poll_url="https://queue.example/requests/req-123/status",
@@ -135,29 +133,6 @@ def _find_worker(url: str, fingerprint: str, barrier: Any, results: Any, index: 
         engine.dispose()
     except BaseException:
         results.put(("error", traceback.format_exc()))
-
-
-def run_processes(target: Callable[..., None], args: tuple[Any, ...],
-                  workers: int = WORKERS) -> list[Any]:
-    """Run `target(*args, barrier, results, index)` in spawned processes at once."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(workers), ctx.Queue()
-    processes = [ctx.Process(target=target, args=(*args, barrier, results, i))
-                 for i in range(workers)]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = [results.get(timeout=120) for _ in processes]
-    except queue.Empty:
-        pytest.fail("a worker process hung")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    errors = [detail for status, detail in outcomes if status == "error"]
-    assert not errors, "\n".join(errors)
-    return [detail for _, detail in outcomes]
 
 
 def test_of_eight_racing_processes_exactly_one_begins(engine: Engine) -> None:

@@ -1,11 +1,9 @@
 """The budget ledger on SQLite and on a real PostgreSQL server, including 8 OS processes racing
 for one campaign's budget."""
 
-import multiprocessing
-import queue
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,7 @@ from sqlalchemy import Engine
 
 from route_assets.db import DatabaseUrlError, engine_for
 from route_assets.ledger import BudgetExceeded, Ledger, LedgerError, Reservation
-
-WORKERS = 8
+from route_assets_tests.processes import WORKERS, run_processes
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -234,28 +231,6 @@ def _race_worker(url: str, barrier: Any, results: Any, index: int) -> None:
         results.put(("ok", settled))
     except BaseException:
         results.put(("error", traceback.format_exc()))
-
-
-def run_processes(target: Callable[..., None], args: tuple[Any, ...]) -> list[Any]:
-    """Run `target(*args, barrier, results, index)` in WORKERS spawned processes at once."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier, results = ctx.Barrier(WORKERS), ctx.Queue()
-    processes = [ctx.Process(target=target, args=(*args, barrier, results, i))
-                 for i in range(WORKERS)]
-    for process in processes:
-        process.start()
-    try:
-        outcomes = [results.get(timeout=120) for _ in processes]
-    except queue.Empty:
-        pytest.fail("a worker process hung")
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    errors = [detail for status, detail in outcomes if status == "error"]
-    assert not errors, "\n".join(errors)
-    return [detail for _, detail in outcomes]
 
 
 def test_eight_processes_never_overspend_and_fill_the_budget(engine: Engine) -> None:
