@@ -73,7 +73,9 @@ def race(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert ledger.committed("race") <= BUDGET + 1e-9
     recorded = sum(line.usd for line in cost_lines(dg.DagsterInstance.get(), campaign="race"))
     assert recorded == pytest.approx(spent)
-    assert codes.count(0) >= 1 and codes.count(3) >= 1, codes
+    # Interleaving decides who gets the last slots: possibly every worker is stopped on its
+    # second candidate, so only "some were stopped by the budget" is certain.
+    assert codes.count(3) >= 1 and set(codes) <= {0, 3}, (codes, [e[-1500:] for e in errors])
     assert any("would exceed its budget" in e for e in errors)
 
 
