@@ -58,6 +58,20 @@ def _run_tags(brief: Brief, key: AdSetKey, attempt: int) -> dict[str, str]:
     }
 
 
+def _first_attempt(brief: Brief, key: AdSetKey, *, run_key: str, variant: str, log: Any,
+                   extra_tags: dict[str, str] | None = None) -> dg.RunRequest | None:
+    """A run of the partition's first attempt (seeds from `variant`), or None when routing
+    finds no model for it (logged, so one bad ad set never stops the tick)."""
+    try:
+        tags = _run_tags(brief, key, attempt=0)
+    except NoRouteError as exc:
+        log.warning(f"{key}: no route, not requested: {exc}")
+        return None
+    return dg.RunRequest(run_key=run_key, partition_key=str(key),
+                         run_config=generation_config(0, variant),
+                         tags={**tags, **(extra_tags or {})})
+
+
 def _load_briefs(files: list[tuple[str, str]], log: Any) -> tuple[list[Brief], list[str]]:
     """Valid briefs, and one line per invalid file (a bad file never stops the others)."""
     briefs: list[Brief] = []
@@ -125,20 +139,11 @@ def brief_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.Sk
             sha = brief.ad_set(key.ad_set).sha
             if requested.get(partition) == sha or len(run_requests) >= MAX_RUN_REQUESTS:
                 continue
-            try:
-                tags = _run_tags(brief, key, attempt=0)
-            except NoRouteError as exc:
-                context.log.warning(f"{partition}: no route, not requested: {exc}")
-                continue
-            run_requests.append(
-                dg.RunRequest(
-                    run_key=f"brief:{partition}:{sha}",
-                    partition_key=partition,
-                    run_config=generation_config(0, ""),
-                    tags=tags,
-                )
-            )
-            requested[partition] = sha
+            request = _first_attempt(brief, key, run_key=f"brief:{partition}:{sha}", variant="",
+                                     log=context.log)
+            if request is not None:
+                run_requests.append(request)
+                requested[partition] = sha
     cursor = json.dumps({"requested": requested, "invalid": invalid}, sort_keys=True)
     partition_requests = [ad_set_partitions.build_add_request(new_keys)] if new_keys else []
     if run_requests or partition_requests:
@@ -265,19 +270,10 @@ def nightly_refresh(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest
         day = local.strftime("%Y-%m-%d")
         current = set(brief.partition_keys())  # ad sets removed from the brief cannot run
         for key in sorted(k for k in keys if k in current):
-            try:
-                tags = _run_tags(brief, key, attempt=0)
-            except NoRouteError as exc:
-                context.log.warning(f"{key}: no route, not refreshed: {exc}")
-                continue
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"nightly:{day}:{key}",
-                    partition_key=str(key),
-                    run_config=generation_config(0, day),
-                    tags={**tags, "refresh": "nightly"},
-                )
-            )
+            request = _first_attempt(brief, key, run_key=f"nightly:{day}:{key}", variant=day,
+                                     log=context.log, extra_tags={"refresh": "nightly"})
+            if request is not None:
+                requests.append(request)
     return requests or dg.SkipReason(f"no campaign refreshes at {now:%Y-%m-%d %H:%M} UTC")
 
 
