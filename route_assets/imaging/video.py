@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from route_assets.imaging.flaws import Box
+from route_assets.imaging.resize import blurred_extension
 
 _PAN = 0.025  # largest drift of the view centre, as a fraction of the frame's shorter side
 _MIN_ZOOM = 1.04
@@ -41,21 +42,17 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _blur_extend(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float, int, int]:
-    """The whole still, scaled to fit, over a blurred and darkened cover-scaled copy."""
+    """The whole still over a blurred copy (the placement fit's own extension), with the scale
+    and offset that place the still in it, to map the focus box."""
     ih, iw = image.shape[:2]
-    cover = max(width / iw, height / ih)
-    cw, ch = round(width / cover), round(height / cover)
-    x0, y0 = (iw - cw) // 2, (ih - ch) // 2
-    # The backdrop is featureless after the blur, so blur it at 1/8 size: ~2 ms instead of ~60.
-    small = _resize(image[y0 : y0 + ch, x0 : x0 + cw], max(1, width // 8), max(1, height // 8))
-    small = cv2.GaussianBlur(small, (0, 0), max(width, height) / 8 * 0.03)
-    canvas = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    canvas = (canvas.astype(np.float32) * 0.55).astype(np.uint8)
     fit = min(width / iw, height / ih)
-    fw, fh = min(width, round(iw * fit)), min(height, round(ih * fit))
-    ox, oy = (width - fw) // 2, (height - fh) // 2
-    canvas[oy : oy + fh, ox : ox + fw] = _resize(image, fw, fh)
-    return canvas, fit, ox, oy
+    fw, fh = max(1, int(round(iw * fit))), max(1, int(round(ih * fit)))
+    return (
+        blurred_extension(image, width=width, height=height),
+        fit,
+        (width - fw) // 2,
+        (height - fh) // 2,
+    )
 
 
 def _fit_still(
