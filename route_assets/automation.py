@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from route_assets import settings
+from route_assets.assets.common import ad_set_partitions
 from route_assets.assets.flaw_classification import USABLE_CHECK
 from route_assets.brief import (
     Brief,
@@ -24,7 +25,7 @@ from route_assets.brief import (
 )
 from route_assets.brief_sources import briefs_location, read_briefs
 from route_assets.catalog import LOCAL
-from route_assets.partitions import PARTITIONS_NAME, AdSetKey, InvalidKeyError, ad_set_partitions
+from route_assets.partitions import PARTITIONS_NAME, AdSetKey, InvalidKeyError
 from route_assets.routing import NoRouteError
 from route_assets.storage import CreativeStore, open_store
 

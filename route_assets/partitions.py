@@ -9,13 +9,9 @@ partition UI (`,` `|` `[` `]` `...` `*`) and anything that could escape a storag
 import re
 from dataclasses import dataclass
 
-import dagster as dg
-
 PART_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 SEPARATOR = "/"
-PARTITIONS_NAME = "ad_sets"
-
-ad_set_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
+PARTITIONS_NAME = "ad_sets"  # the Dagster dynamic partitions set (assets/common.py defines it)
 
 
 class InvalidKeyError(ValueError):

@@ -11,11 +11,13 @@ from route_assets.brief import Brief, ResolvedAdSet, registered_brief
 from route_assets.catalog import Policy
 from route_assets.costs import CostLine
 from route_assets.imaging.classify import Thresholds
-from route_assets.partitions import AdSetKey, ad_set_partitions
+from route_assets.partitions import PARTITIONS_NAME, AdSetKey
 from route_assets.storage import CreativeStore
 
 GROUP = "creative"
 OWNERS = ["team:creative-ops"]
+ad_set_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS_NAME)
+
 STAGES = ("base_generation", "flaw_classification", "surgical_edit", "qa_resize", "video_expansion")
 
 COMMON: dict[str, Any] = {
