@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 PriceUnit = Literal["image", "megapixel", "second"]
 HOSTED_PROVIDERS = ("bfl", "gemini", "fal", "replicate")
@@ -70,6 +70,32 @@ class Catalog(_Strict):
 class EditPolicy(_Strict):
     min_ssim_outside: float = 0.98
     max_palette_delta_e: float = 3.0
+    editors: dict[str, tuple[str, ...]] = {}  # edit kind -> editors (catalog ids) in order
+
+
+class VideoPolicy(_Strict):
+    """video_expansion: how many seeds per ad set and the limits a clip must meet
+    (imaging.video_scores.LIMIT_KIND says which way each one fails)."""
+
+    seeds: int = Field(3, ge=1, le=8)
+    long_side: int = Field(1280, ge=256, le=1920)  # the local engine's master clip
+    thresholds: dict[str, float] = {}
+
+
+class JudgePolicy(_Strict):
+    """The optional vision judge (providers/judge.py): a paid call per candidate, off by default."""
+
+    enabled: bool = False
+    api: Literal["gemini", "openai"] = "gemini"
+    base_url: str = "https://generativelanguage.googleapis.com"
+    model: str = "gemini-2.5-flash"  # a catalog id with capability `judge` (its list price)
+    key_env: str = "GEMINI_API_KEY"  # the env var holding the key (never the key itself)
+    min_adherence: float = Field(0.5, ge=0, le=1)  # below this the frame does not show the brief
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class ClassifyPolicy(_Strict):
+    judge: JudgePolicy = JudgePolicy()
 
 
 class Policy(_Strict):
@@ -81,7 +107,9 @@ class Policy(_Strict):
     image_size: tuple[int, int]
     video_seconds: float = Field(gt=0, le=60)
     edit: EditPolicy = EditPolicy()
+    video: VideoPolicy = VideoPolicy()
     thresholds: dict[str, float | bool] = {}  # classifier thresholds (imaging.classify)
+    classify: ClassifyPolicy = ClassifyPolicy()
 
     def merged(self, overrides: dict[str, Any]) -> "Policy":
         """This policy with a brief's overrides applied (mappings merge one level deep)."""
@@ -107,6 +135,11 @@ class VideoSpec(_Strict):
     max_bytes: int = Field(gt=0)
     min_seconds: float = 0
     max_seconds: float = 600
+    min_kbps: float = 0  # the platform's bitrate floor
+    max_kbps: float = 0  # a bitrate ceiling (0: only the byte cap)
+
+
+ImageFormat = Literal["jpeg", "png"]
 
 
 class Placement(_Strict):
@@ -114,10 +147,23 @@ class Placement(_Strict):
     name: str
     width: int = Field(gt=0)
     height: int = Field(gt=0)
-    format: Literal["jpeg", "png"]
+    format: ImageFormat  # what we emit
+    accepts: tuple[ImageFormat, ...] = ("jpeg",)  # what the platform takes
+    ratio: str = Field(pattern=r"^\d+(\.\d+)?:\d+(\.\d+)?$")  # as the platform states it
+    source: str = Field(min_length=10)  # where the numbers come from
     max_bytes: int = Field(gt=0)
     safe_zone: SafeZone = SafeZone()
     video: VideoSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Placement":
+        w, h = (float(x) for x in self.ratio.split(":"))
+        if abs(self.width / self.height - w / h) > 0.01 * w / h:
+            raise ValueError(f"placement {self.id}: {self.width}x{self.height} is not "
+                             f"{self.ratio}; fix the size or the ratio")
+        if self.format not in self.accepts:
+            raise ValueError(f"placement {self.id}: format {self.format} is not in accepts")
+        return self
 
 
 class Placements(_Strict):

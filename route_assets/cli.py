@@ -228,6 +228,37 @@ def report(campaign: str) -> None:
     )
 
 
+@main.command("export-ora")
+@click.argument("ad_set")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the .ora (default: <campaign>-<ad set>.ora).")
+def export_ora(ad_set: str, output: str | None) -> None:
+    """Layered OpenRaster file of AD_SET's (campaign/ad-set) edited master, for GIMP or Krita:
+    the original, every kept edit and every mask as layers."""
+    from route_assets.assets.surgical_edit import ora_bytes
+    from route_assets.manifests import EditManifest
+    from route_assets.partitions import AdSetKey, InvalidKeyError
+    from route_assets.storage import open_store
+
+    try:
+        key = AdSetKey.parse(ad_set)
+    except InvalidKeyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INVALID)
+    store = open_store(settings.store_url(), endpoint_url=settings.s3_endpoint_url())
+    found = store.get_manifest(key, "surgical_edit")
+    if found is None:
+        click.echo(f"error: {ad_set} has no surgical_edit output in {store.root_location}; "
+                   "run the campaign first", err=True)
+        sys.exit(EXIT_INVALID)
+    manifest = EditManifest.model_validate(found)
+    path = output or f"{key.campaign}-{key.ad_set}.ora"
+    with open(path, "wb") as f:
+        f.write(ora_bytes(store, manifest))
+    kept = sum(e.accepted for e in manifest.edits)
+    click.echo(f"{path}: original, {kept} edit layer(s) and their masks")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True)

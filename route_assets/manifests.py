@@ -70,9 +70,13 @@ class EditRecord(BaseModel):
     flaw: str
     region: Box | None
     mask_blob: str
-    ssim_outside: float
+    ssim_outside: float  # an upscale's round-trip SSIM (its mask is the whole frame)
     accepted: bool
     reason: str
+    editor: str = "classical via local"  # model via provider
+    patch_blob: str | None = None  # kept edits: RGBA, the changed pixels inside the mask
+    brand_delta_e: float | None = None
+    measure: dict[str, float] = {}
 
 
 class EditManifest(_Manifest):
@@ -86,6 +90,9 @@ class EditManifest(_Manifest):
     palette_delta_e: float | None
     width: int
     height: int
+    verified: bool = True  # every edit passed its checks; False: re-rolled, never shipped
+    reason: str = ""
+    ora_file: str | None = None  # layered OpenRaster export next to the master
 
 
 class Rendition(BaseModel):
@@ -118,9 +125,26 @@ class Clip(BaseModel):
     bytes: int
     seed: int
     request_id: str
+    kbps: float = 0.0
+    poster_file: str | None = None  # JPEG poster frame with the same AI disclosure
+
+
+class SeedClip(BaseModel):
+    """One of the K generated clips and how it scored (imaging.video_scores)."""
+
+    seed: int
+    blob: str
+    request_id: str
+    scores: dict[str, float]
+    failures: list[str]
+    risk: float
 
 
 class VideoManifest(_Manifest):
     decision: dict[str, Any] | None
     clips: list[Clip]
     skipped: str | None
+    seeds: list[SeedClip] = []
+    kept_seed: int | None = None  # index into seeds of the clip the renditions come from
+    verdict: str = ""  # "accept", or "regenerate" when every seed failed
+    retry_cost_usd: float = 0.0  # what another K-seed try would cost

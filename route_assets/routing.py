@@ -13,8 +13,8 @@ class NoRouteError(ValueError):
 
 @dataclass(frozen=True)
 class Need:
-    stage: Literal["generate", "video"]
-    profile: str  # tier for generation, motion profile for video
+    stage: Literal["generate", "video", "edit"]
+    profile: str  # tier for generation, motion profile for video, edit kind for edits
     count: int = 1
     width: int = 1024
     height: int = 1024
@@ -60,7 +60,8 @@ def route(
     """Pick the first model in the policy's preference list that an available provider serves,
     taking providers in the policy's order (local last, so hosted keys win when set).
     `avoid` maps (model, provider) pairs that already failed to why, for fallback."""
-    table = policy.tiers if need.stage == "generate" else policy.motion
+    table = {"generate": policy.tiers, "video": policy.motion,
+             "edit": policy.edit.editors}[need.stage]
     if need.profile not in table:
         raise NoRouteError(
             f"no {need.stage} preferences for {need.profile!r} in the policy; "
@@ -72,6 +73,10 @@ def route(
         model = catalog.get(model_id)
         offered = [p for p in policy.providers if p in available_providers]
         providers = [p for p in offered if p == LOCAL or p in model.endpoints]
+        if need.stage == "edit":
+            # The local engine edits for real and only as itself: it does not stand in for a
+            # hosted editor (nothing would be simulated but the bill).
+            providers = [p for p in providers if (p == LOCAL) == (not model.endpoints)]
         skipped += [f"{model_id} via {p} ({avoid[model_id, p]})" for p in providers
                     if (model_id, p) in avoid]
         usable = [p for p in providers if (model_id, p) not in avoid]

@@ -61,3 +61,32 @@ def providers() -> dict[str, ProviderSettings]:
 def db_url() -> str:
     """The ledger and request journal database (SQLite by default, PostgreSQL in production)."""
     return os.environ.get("ROUTE_ASSETS_DB_URL") or f"sqlite:///{home() / 'route_assets.db'}"
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    """Where the user's C2PA signing certificate chain and private key are (PEM files)."""
+
+    cert_path: Path
+    key_path: Path
+    alg: str = "es256"
+    tsa_url: str | None = None
+
+
+# C2PA signing of delivered files: both paths set turns it on (route_assets[c2pa] extra).
+C2PA_ENV = ("ROUTE_ASSETS_C2PA_CERT", "ROUTE_ASSETS_C2PA_KEY")
+
+
+def c2pa_signing() -> SigningSettings | None:
+    """Signing settings from ROUTE_ASSETS_C2PA_CERT / _KEY (paths, never the PEM itself),
+    ROUTE_ASSETS_C2PA_ALG (default es256) and ROUTE_ASSETS_C2PA_TSA_URL; None when off."""
+    cert, key = (os.environ.get(v, "").strip() for v in C2PA_ENV)
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        missing = C2PA_ENV[0] if not cert else C2PA_ENV[1]
+        raise ValueError(f"C2PA signing needs both {C2PA_ENV[0]} and {C2PA_ENV[1]}; set "
+                         f"{missing} to the PEM file path, or unset both to turn signing off")
+    alg = os.environ.get("ROUTE_ASSETS_C2PA_ALG", "").strip().lower() or "es256"
+    tsa = os.environ.get("ROUTE_ASSETS_C2PA_TSA_URL", "").strip() or None
+    return SigningSettings(Path(cert), Path(key), alg, tsa)

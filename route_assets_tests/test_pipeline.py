@@ -59,7 +59,8 @@ def test_one_partition_end_to_end(instance, store):
 
     edit = store.get_manifest(KEY, "surgical_edit")
     master = codecs.decode(store.get_blob(edit["master_blob"]))
-    assert master.shape == (1024, 1024, 3)
+    assert master.shape == (1920, 1920, 3)  # upscaled to cover snapchat-single (1080x1920)
+    assert edit["verified"] and edit["ora_file"].endswith("master.ora")
     for placement in ["ig-feed-square", "fb-feed-landscape", "snapchat-single"]:
         spec = load_placements().get(placement)
         data = store.get(f"test-camp/hero/qa_resize/{placement}.jpg")

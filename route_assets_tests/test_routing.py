@@ -16,7 +16,9 @@ def test_catalog_has_the_models_of_the_field():
             "nano-banana-pro", "seedream-4", "seedream-4.5", "kling-2.1-standard",
             "veo-3.1-fast", "seedance-1-lite", "seedance-1-pro"} <= CATALOG.ids
     for model in CATALOG.models:
-        assert model.endpoints and set(model.endpoints) <= set(HOSTED_PROVIDERS)
+        assert set(model.endpoints) <= set(HOSTED_PROVIDERS)
+        # Only the local edit engine has no hosted endpoint, and it is free.
+        assert model.endpoints or (model.id == "classical" and model.list_price.usd == 0)
 
 
 def test_offline_everything_routes_to_local_at_list_price():

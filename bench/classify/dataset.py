@@ -8,12 +8,14 @@ a drop shadow), and a headline in the bottom band (on the background or on a sol
 Flaws are injected here, independently of the generator simulator (`route_assets/engines/`) and
 of the test helpers: defocus or Gaussian blur, a soft patch on the subject, sensor-like noise,
 exposure changes in linear light, white-balance and channel casts, an off-brand background, stray
-blobs or pasted fragments, a subject pushed off an edge, no subject, a low-contrast headline.
+blobs or pasted fragments, a subject pushed off an edge, no subject, a low-contrast headline,
+a wrong composition (the subject sunk into the headline band, or shrunk into a corner) and
+inconsistent lighting (the background lit from one side, the subject shaded from the other).
 Each label records the flaw kind and, for localized flaws, the injected region.
 
-The kinds cycle in blocks of 16 (5 clean, 11 flawed, shuffled per block), so the first and the
+The kinds cycle in blocks of 18 (5 clean, 13 flawed, shuffled per block), so the first and the
 second half of the benchmark hold the same mix: the first half is for tuning, the second for the
-printed figures.
+printed figures. The split depends on the index alone, never on results.
 """
 
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ Box = tuple[int, int, int, int]
 
 SEED = 20240605
 SIZE = 1024
-N_ITEMS = 256
+N_ITEMS = 288  # 16 blocks: 8 for tuning, 8 for the printed figures
 BAND = 0.20  # headline band, fraction of the frame height (the generators' layout rule)
 TOP = 0.08  # kept free above the subject
 
@@ -36,10 +38,13 @@ BLOCK = (
     "clean", "clean", "clean", "clean", "clean",
     "blur", "soft_patch", "noise", "overexposed", "underexposed", "color_cast", "off_palette",
     "stray_object", "subject_cut", "subject_missing", "unreadable_headline",
+    "wrong_composition", "inconsistent_lighting",
 )
 KIND_OF = {"soft_patch": "blur"}  # recipe -> FlawKind value, when they differ
-LOCALIZED = frozenset({"soft_patch", "stray_object", "subject_cut", "unreadable_headline"})
-FUNDAMENTAL = frozenset({"subject_cut", "subject_missing", "unreadable_headline"})
+LOCALIZED = frozenset({"soft_patch", "stray_object", "subject_cut", "unreadable_headline",
+                       "wrong_composition"})
+FUNDAMENTAL = frozenset({"subject_cut", "subject_missing", "unreadable_headline",
+                         "wrong_composition", "inconsistent_lighting"})
 
 PALETTES: tuple[tuple[str, ...], ...] = (
     ("#0B3D91", "#FC3D21", "#FFFFFF"),  # deep blue, signal red
@@ -218,9 +223,12 @@ def compose(
     bg_color: str | None = None,
     cut: tuple[str, float] | None = None,
     text_contrast: float | None = None,
+    misplace: str | None = None,
 ) -> Frame:
     """One ad frame; `cut` pushes a share of the subject off an edge, `text_contrast` draws the
-    headline at about that WCAG contrast with the band behind it (an unreadable headline)."""
+    headline at about that WCAG contrast with the band behind it (an unreadable headline),
+    `misplace` breaks the layout: "low" sinks the subject into the headline band, "corner"
+    shrinks it into a corner (a wrong composition)."""
     n = SIZE
     style = str(rng.choice(["solid", "vertical", "diagonal", "radial", "two"]))
     base = hex_rgb(bg_color or palette[0])
@@ -239,7 +247,7 @@ def compose(
             side = min(src.shape[:2])
             oy, ox = (src.shape[0] - side) // 2, (src.shape[1] - side) // 2
             src = src[oy : oy + side, ox : ox + side]
-        scale = float(rng.uniform(0.42, 0.62))
+        scale = float(rng.uniform(0.42, 0.62) if misplace != "corner" else rng.uniform(0.24, 0.3))
         sh = int(min(scale * n, 0.82 * n / aspect))
         sw = int(sh * aspect)
         rgb = cv2.resize(src, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float64)
@@ -248,6 +256,13 @@ def compose(
         cy = TOP * n + room / 2 + float(rng.uniform(-0.25, 0.25)) * max(0.0, room - sh)
         cx = n / 2 + float(rng.uniform(-0.3, 0.3)) * max(0.0, 0.92 * n - sw)
         x0, y0 = int(cx - sw / 2), int(cy - sh / 2)
+        if misplace == "low":  # 35-60% of the subject's height inside the headline band
+            y0 = int((1 - BAND) * n - (1 - float(rng.uniform(0.35, 0.6))) * sh)
+            y0 = min(y0, n - sh - int(0.02 * n))
+        elif misplace == "corner":  # pushed towards a corner, clear of the edges
+            m = int(float(rng.uniform(0.03, 0.06)) * n)
+            x0 = m if rng.random() < 0.5 else n - m - sw
+            y0 = m if rng.random() < 0.6 else int((1 - BAND) * n) - m - sh
         if cut is not None:
             side_, frac = cut
             x0 = {"left": -int(frac * sw), "right": n - int((1 - frac) * sw)}.get(side_, x0)
@@ -272,7 +287,7 @@ def compose(
         params.update(photo=photo_name, scale=round(scale, 3))
     # Headline band: the background itself, or a solid strip of a brand colour.
     top = int((1 - BAND) * n)
-    if rng.random() < 0.35:
+    if rng.random() < 0.35 and misplace != "low":  # (a strip would hide a sunk subject)
         strip = hex_rgb(palette[int(rng.integers(0, len(palette)))])
         img[top:] = strip
         params["band"] = "strip"
@@ -300,6 +315,8 @@ def compose(
     cv2.putText(img8, text, org, font, fs, tuple(int(v) for v in np.rint(color)), thick,
                 cv2.LINE_AA)
     text_box = (org[0], org[1] - th - thick, org[0] + tw, org[1] + base_ // 2 + thick)
+    if misplace is not None:
+        params["misplace"] = misplace
     return Frame(img8.astype(np.float64), subject, opacity, box, band_color, text_box, params)
 
 
@@ -471,6 +488,38 @@ def inject_stray(img: np.ndarray, frame: Frame, palette: tuple[str, ...],
     return _u8(out), box, params
 
 
+def inject_lighting(img: np.ndarray, frame: Frame, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, dict]:
+    """Light from two directions: the background (above the headline band) falls off away from
+    a light at angle `theta`, the subject's cast shadow falls away from that light, and the
+    subject itself is shaded as if lit from the opposite side. Gains act in linear light."""
+    n = SIZE
+    theta = float(rng.uniform(0, 2 * np.pi))
+    d = np.array([np.cos(theta), np.sin(theta)])  # towards the light, x right, y down
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64) / (n - 1) - 0.5
+    t = (xx * d[0] + yy * d[1]) / np.abs(d).sum() + 0.5  # 0 far from the light, 1 near it
+    bg_low = float(rng.uniform(0.3, 0.5))
+    bg_gain = bg_low + (1 - bg_low) * t
+    x0, y0, x1, y1 = frame.subject_box or (0, 0, n, n)
+    sx = (np.arange(n) - (x0 + x1) / 2) / max(1, x1 - x0)
+    sy = (np.arange(n) - (y0 + y1) / 2) / max(1, y1 - y0)
+    ts = np.clip(-(sx[None] * d[0] + sy[:, None] * d[1]) / np.abs(d).sum() + 0.5, 0, 1)
+    s_low = float(rng.uniform(0.1, 0.2))  # 2.3-3.3 stops between the lit and the shaded side
+    s_gain = s_low + (1 - s_low) * ts  # brightest on the side facing away from the light
+    off = -d * float(rng.uniform(0.03, 0.05)) * n
+    shift = np.float32([[1, 0, off[0]], [0, 1, off[1]]])
+    shadow = cv2.warpAffine(frame.alpha, shift, (n, n), borderValue=0.0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), float(rng.uniform(8, 16))) * 0.55
+    a = frame.alpha[..., None]
+    gain = (bg_gain * (1 - shadow))[..., None] * (1 - a) + s_gain[..., None] * a
+    top = int((1 - BAND) * n)
+    lin = srgb_to_linear(img)
+    lin[:top] *= gain[:top]
+    out = linear_to_srgb(lin).astype(np.float64)
+    return _u8(out), {"light_deg": round(float(np.degrees(theta)), 1),
+                      "background_low": round(bg_low, 3), "subject_low": round(s_low, 3)}
+
+
 # ---- items -----------------------------------------------------------------------------------
 
 
@@ -494,6 +543,10 @@ def build(index: int) -> Item:
         photo_name = None
         frame = compose(rng, palette, None)
         label = Label(kind, None, recipe)
+    elif recipe == "wrong_composition":
+        how = str(rng.choice(["low", "corner"]))
+        frame = compose(rng, palette, photo_name, misplace=how)
+        label = Label(kind, frame.subject_box, recipe, {"misplace": how})
     elif recipe == "unreadable_headline":
         frame = compose(rng, palette, photo_name, text_contrast=float(rng.uniform(1.1, 1.5)))
         label = Label(kind, frame.text_box, recipe,
@@ -522,6 +575,9 @@ def build(index: int) -> Item:
     elif recipe == "stray_object":
         out, box, p = inject_stray(img, frame, palette, rng)
         label = Label(kind, box, recipe, p)
+    elif recipe == "inconsistent_lighting":
+        out, p = inject_lighting(img, frame, rng)
+        label = Label(kind, None, recipe, p)
     else:
         out = _u8(img)
     labels = () if label is None else (label,)

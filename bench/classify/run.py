@@ -95,6 +95,8 @@ def report(results: list[tuple[Item, Assessment, float]], title: str, show: bool
     print(f"== {title}: {n} images ({clean} clean controls, {n - clean} flawed)")
     print(f"{'kind':22s} {'n':>4s} {'precision':>10s} {'recall':>10s}")
     for k in kinds:
+        if not tp[k] + fp[k] + fn[k]:
+            continue  # a kind only the vision judge reports (prompt, anatomy): not measured here
         p = tp[k] / (tp[k] + fp[k]) if tp[k] + fp[k] else float("nan")
         r = tp[k] / (tp[k] + fn[k]) if tp[k] + fn[k] else float("nan")
         print(f"{k:22s} {tp[k] + fn[k]:4d} {p:10.3f} {r:10.3f}")

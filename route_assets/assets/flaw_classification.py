@@ -1,3 +1,5 @@
+import dataclasses
+
 import dagster as dg
 
 from route_assets.assets.base_generation import base_generation
@@ -8,13 +10,21 @@ from route_assets.assets.common import (
     stage_input,
     thresholds,
 )
+from route_assets.assets.judging import STAGE, Judging
 from route_assets.imaging import codecs
-from route_assets.imaging.classify import Assessment, assess, pick_best
+from route_assets.imaging.classify import (
+    Assessment,
+    Thresholds,
+    assess,
+    combine,
+    pick_best,
+    threshold_notes,
+)
 from route_assets.imaging.preview import annotate
+from route_assets.ledger import Ledger
 from route_assets.manifests import ClassificationManifest, FlawRecord, GenerationManifest, Verdict
 from route_assets.storage import CreativeStore
 
-STAGE = "flaw_classification"
 USABLE_CHECK = "usable_candidate"
 
 
@@ -49,11 +59,18 @@ def _flaw_table(verdicts: list[Verdict]) -> str:
     return "\n".join(rows)
 
 
+def _threshold_table(limits: Thresholds) -> str:
+    notes = threshold_notes()
+    rows = ["| threshold | value | meaning |", "|---|---|---|"]
+    rows += [f"| {k} | {v} | {notes.get(k, '')} |" for k, v in dataclasses.asdict(limits).items()]
+    return "\n".join(rows)
+
+
 @dg.asset(
     **COMMON,
     deps=[base_generation],
     kinds={"python", "opencv"},
-    code_version="1",
+    code_version="2",
     tags={"stage": "classify"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -65,16 +82,24 @@ def _flaw_table(verdicts: list[Verdict]) -> str:
     ],
 )
 def flaw_classification(
-    context: dg.AssetExecutionContext, store: dg.ResourceParam[CreativeStore]
+    context: dg.AssetExecutionContext,
+    store: dg.ResourceParam[CreativeStore],
+    ledger: dg.ResourceParam[Ledger],
 ) -> dg.MaterializeResult:
     """Flaws and a verdict (accept / edit / regenerate) for every candidate, and the best pick."""
     inp = stage_input(context, store)
     generation = GenerationManifest.model_validate(store.get_manifest(inp.key, "base_generation"))
     limits = thresholds(inp.policy)
+    judging = Judging(inp.policy.classify.judge, inp, store, ledger)
     verdicts, assessments = [], []
     for candidate in generation.candidates:
-        image = codecs.decode(store.get_blob(candidate.blob))
+        png = store.get_blob(candidate.blob)
+        image = codecs.decode(png)
         assessment = assess(image, palette=inp.ad_set.palette, thresholds=limits)
+        if judging.judge is not None:
+            size = (image.shape[1], image.shape[0])
+            found = judging.flaws(candidate.index, candidate.blob, png, size)
+            assessment = combine(assessment, found, limits)
         preview = annotate(
             image, assessment.flaws, subject_box=assessment.subject.box, verdict=assessment.verdict
         )
@@ -84,6 +109,8 @@ def flaw_classification(
         context.log.info(
             f"candidate {candidate.index}: {assessment.verdict}, {len(assessment.flaws)} flaw(s)"
         )
+    for warning in judging.warnings:
+        context.log.warning(warning)
     chosen = pick_best(assessments)
     mask_blob = None
     if chosen is not None:
@@ -108,7 +135,9 @@ def flaw_classification(
             "chosen": dg.MetadataValue.int(-1 if chosen is None else chosen),
             "flaw_table": dg.MetadataValue.md(_flaw_table(verdicts)),
             **{f"{name}_count": dg.MetadataValue.int(n) for name, n in counts.items()},
-            **cost_metadata([]),
+            "thresholds": dg.MetadataValue.md(_threshold_table(limits)),
+            **judging.metadata(),
+            **cost_metadata(judging.lines),
             **manifest_metadata(store, key),
         },
         check_results=[

@@ -80,6 +80,8 @@ class Spender:
             engine = (
                 self._engines.image_generator(decision.provider).generate
                 if kind == "image"
+                else self._engines.image_editor(decision.provider).edit
+                if kind == "edit"
                 else self._engines.video_generator(decision.provider).animate
             )
             payload = {"provider": decision.provider, **request.__dict__}
@@ -88,7 +90,7 @@ class Spender:
                     self._store,
                     kind=kind,
                     payload=payload,
-                    suffix=".png" if kind == "image" else ".mp4",
+                    suffix=".mp4" if kind == "video" else ".png",
                     seed=seed,
                     make=functools.partial(self._paid, decision, engine, request),
                 )
@@ -114,6 +116,19 @@ class Spender:
                 )
             )
             return hit
+
+    def next_route(self, reason: str) -> bool:
+        """Leave the current model for the next one the policy allows (its result failed the
+        stage's own checks); False when none is left."""
+        decision = self.decision
+        self._avoid[decision.model, decision.provider] = reason
+        self.fallbacks.append(f"{decision.model} via {decision.provider}: {reason}")
+        try:
+            self.decision = route(self._need, self._inp.policy, load_catalog(),
+                                  self._engines.available_providers, avoid=self._avoid)
+        except NoRouteError:
+            return False
+        return True
 
     def _fall_back(self, decision: Decision, exc: ProviderError) -> None:
         reason = type(exc).__name__

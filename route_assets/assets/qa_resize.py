@@ -1,11 +1,22 @@
 import dagster as dg
+import numpy as np
 
+from route_assets import settings
 from route_assets.assets.common import COMMON, cost_metadata, manifest_metadata, stage_input
 from route_assets.assets.surgical_edit import surgical_edit
 from route_assets.catalog import load_placements
-from route_assets.imaging import codecs
-from route_assets.imaging.resize import Zone, fit_to_placement, text_band_box, union
-from route_assets.manifests import EditManifest, Rendition, ResizeManifest
+from route_assets.imaging import codecs, provenance
+from route_assets.imaging.compliance import check_rendition
+from route_assets.imaging.flaws import Box
+from route_assets.imaging.framing import keep_for
+from route_assets.imaging.resize import Zone, fit_to_placement, text_band_box
+from route_assets.manifests import (
+    ClassificationManifest,
+    EditManifest,
+    Rendition,
+    ResizeManifest,
+)
+from route_assets.partitions import AdSetKey
 from route_assets.storage import CreativeStore
 
 STAGE = "qa_resize"
@@ -24,7 +35,9 @@ EXTENSIONS = {"jpeg": "jpg", "png": "png"}
             SPEC_CHECK,
             asset="qa_resize",
             blocking=True,
-            description="Every placement file decodes at its exact size and is under its byte cap.",
+            description="Every placement file decodes at its exact size and ratio, is under its "
+            "byte cap, shows subject, faces and headline clear of the platform's overlays, and "
+            "carries the IPTC DigitalSourceType disclosure (read back from the final bytes).",
         )
     ],
 )
@@ -35,29 +48,42 @@ def qa_resize(
     inp = stage_input(context, store)
     edited = EditManifest.model_validate(store.get_manifest(inp.key, "surgical_edit"))
     master = codecs.decode(store.get_blob(edited.master_blob))
-    keep = union(edited.subject_box, text_band_box(master))
-    renditions, problems = [], []
+    mask = (codecs.decode(store.get_blob(edited.subject_mask_blob))[..., 0] > 127
+            if edited.subject_mask_blob else None)
+    protected = _protected(store, inp.key, edited, master)
+    keep = keep_for(master, subject_box=edited.subject_box, subject_mask=mask,
+                    faces=[b for n, b in protected.items() if n.startswith("face")],
+                    headline=protected.get("headline"))
+    signing = settings.c2pa_signing()
+    credentials = (provenance.load_credentials(signing.cert_path, signing.key_path,
+                                               alg=signing.alg, tsa_url=signing.tsa_url)
+                   if signing else None)
+    edited_any = any(e.accepted for e in edited.edits)
+    renditions, problems, details = [], [], {}
     for placement_id in inp.ad_set.placements:
         spec = load_placements().get(placement_id)
-        fitted = fit_to_placement(
-            master,
-            width=spec.width,
-            height=spec.height,
-            keep=keep,
-            zone=Zone(**spec.safe_zone.model_dump()),
-        )
-        # Any edit or extension makes the file a composite in IPTC's terms.
-        composite = fitted.extended or any(e.accepted for e in edited.edits)
+        zone = Zone(**spec.safe_zone.model_dump())
+        fitted = fit_to_placement(master, width=spec.width, height=spec.height, keep=keep,
+                                  zone=zone)
+        # Any edit or outpainting makes the file a composite in IPTC's terms.
+        source_type = codecs.COMPOSITE if fitted.extended or edited_any else codecs.GENERATED
         data, quality = codecs.encode_for_placement(
-            fitted.image,
-            fmt=spec.format,
-            max_bytes=spec.max_bytes,
-            source_type=codecs.COMPOSITE if composite else codecs.GENERATED,
+            fitted.image, fmt=spec.format, max_bytes=spec.max_bytes, source_type=source_type
         )
         name = f"{placement_id}.{EXTENSIONS[spec.format]}"
-        out = codecs.decode(data)
-        if out.shape[:2] != (spec.height, spec.width) or len(data) > spec.max_bytes:
-            problems.append(f"{placement_id}: {out.shape[1]}x{out.shape[0]}, {len(data)} bytes")
+        if credentials is not None:  # after the last encode: nothing touches the bytes again
+            data = provenance.sign(data, fmt=spec.format, source_type=source_type,
+                                   credentials=credentials, title=name)
+        found = check_rendition(data, spec, window=fitted.window, protected=protected,
+                                source_type=source_type)
+        problems += [f"{placement_id}: {p}" for p in found]
+        details[placement_id] = {
+            "source_type": source_type.rsplit("/", 1)[-1],
+            "outpainted_share": fitted.outpainted_share,
+            "quality": quality,
+            "c2pa": credentials is not None,
+            "problems": found,
+        }
         renditions.append(
             Rendition(
                 placement=placement_id,
@@ -74,8 +100,8 @@ def qa_resize(
             )
         )
         context.log.info(
-            f"{placement_id}: {spec.width}x{spec.height}, {len(data)} bytes, "
-            f"{'extended' if fitted.extended else 'cropped'}"
+            f"{placement_id}: {spec.width}x{spec.height}, {len(data)} bytes, q{quality}, "
+            f"{'outpainted' if fitted.extended else 'cropped'}, {source_type.rsplit('/', 1)[-1]}"
         )
     manifest = ResizeManifest(ad_set=str(inp.key), ad_set_sha=inp.ad_set.sha, renditions=renditions)
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
@@ -91,6 +117,7 @@ def qa_resize(
             "files": dg.MetadataValue.json(
                 {r.placement: store.location(r.file) for r in renditions}
             ),
+            "renditions": dg.MetadataValue.json(details),
             **cost_metadata([]),
             **manifest_metadata(store, key),
         },
@@ -99,7 +126,27 @@ def qa_resize(
                 check_name=SPEC_CHECK,
                 passed=not problems,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"problems": problems, "placements": len(renditions)},
+                metadata={"problems": problems, "placements": len(renditions),
+                          "protected": sorted(protected)},
             )
         ],
     )
+
+
+def _protected(store: CreativeStore, key: AdSetKey, edited: EditManifest, master: np.ndarray
+               ) -> dict[str, Box]:
+    """Named boxes every placement must show clear of its overlays: the subject and faces the
+    earlier stages found, and the headline in the layout's bottom band."""
+    out: dict[str, Box] = {}
+    if edited.subject_box is not None:
+        out["subject"] = edited.subject_box
+    classified = store.get_manifest(key, "flaw_classification")
+    if classified is not None:
+        manifest = ClassificationManifest.model_validate(classified)
+        if manifest.chosen is not None:
+            for i, face in enumerate(manifest.candidates[manifest.chosen].faces):
+                out[f"face{i + 1}"] = face
+    headline = text_band_box(master)
+    if headline is not None:
+        out["headline"] = headline
+    return out

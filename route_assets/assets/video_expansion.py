@@ -9,11 +9,11 @@ from route_assets.assets.common import (
 )
 from route_assets.assets.paid import Spender
 from route_assets.assets.qa_resize import qa_resize
-from route_assets.catalog import Placement, load_catalog, load_placements
+from route_assets.catalog import LOCAL, Placement, Policy, load_catalog, load_placements
 from route_assets.engines.registry import Engines
-from route_assets.imaging import video
+from route_assets.imaging import codecs, mp4_meta, video, video_scores
 from route_assets.ledger import Ledger
-from route_assets.manifests import Clip, EditManifest, VideoManifest
+from route_assets.manifests import Clip, EditManifest, SeedClip, VideoManifest
 from route_assets.partitions import AdSetKey
 from route_assets.providers.base import VideoRequest
 from route_assets.routing import Decision, Need, clip_seconds
@@ -21,6 +21,56 @@ from route_assets.storage import CreativeStore
 
 STAGE = "video_expansion"
 DECODE_CHECK = "clips_decode"
+SEED_CHECK = "usable_seed"
+ATTEMPT_TAG = "video_attempt"  # a re-roll of the clips only: new seeds, same keyframe
+
+
+def master_shape(specs: list[Placement], policy: Policy) -> tuple[int, int, float, int]:
+    """Size, seconds and fps of the one clip the K seeds make for an ad set: the orientation
+    most of its video placements share at the policy's long side, long enough and fast enough
+    for the most demanding placement (renditions cut and retime it)."""
+    portrait = sum(p.height >= p.width for p in specs) * 2 >= len(specs)
+    long_side = policy.video.long_side
+    short = int(round(long_side * 9 / 16 / 2)) * 2
+    width, height = (short, long_side) if portrait else (long_side, short)
+    videos = [p.video for p in specs if p.video]
+    return width, height, max(v.seconds for v in videos), max(v.fps for v in videos)
+
+
+def video_need(motion: str, specs: list[Placement], policy: Policy) -> Need:
+    """What the stage buys: K clips of the master's length (K seeds cost K times)."""
+    width, height, seconds, _ = master_shape(specs, policy)
+    return Need("video", motion, count=policy.video.seeds, width=width, height=height,
+                seconds=seconds)
+
+
+def _limits(p: Placement, fps: int) -> video.ClipLimits:
+    assert p.video is not None
+    v = p.video
+    return video.ClipLimits(width=p.width, height=p.height, fps=v.fps or fps, seconds=v.seconds,
+                            min_seconds=v.min_seconds, max_seconds=v.max_seconds,
+                            max_bytes=v.max_bytes, min_kbps=v.min_kbps, max_kbps=v.max_kbps)
+
+
+def rendition_problems(data: bytes, limits: video.ClipLimits) -> list[str]:
+    """Everything a placement checks, read back from the file (PyAV decodes every frame)."""
+    info = video.probe_video(data)
+    seconds = info.frames / limits.fps if limits.fps else 0.0
+    kbps = len(data) * 8 / 1000 / max(seconds, 1e-6)
+    xmp = mp4_meta.read_xmp(data) or b""
+    checks = {
+        f"size {info.width}x{info.height}": (info.width, info.height)
+        == (limits.width, limits.height),
+        f"fps {info.fps:g}": round(info.fps) == limits.fps,
+        f"{seconds:g}s outside {limits.min_seconds:g}-{limits.max_seconds:g}s": limits.min_seconds
+        - 1e-6 <= seconds <= limits.max_seconds + 1e-6,
+        f"{len(data)} bytes over {limits.max_bytes}": len(data) <= limits.max_bytes,
+        f"{kbps:.0f} kbps under {limits.min_kbps:g}": kbps >= limits.min_kbps,
+        f"pixel format {info.pix_fmt}": info.pix_fmt == "yuv420p",
+        "moov after mdat (no faststart)": mp4_meta.is_faststart(data),
+        "no AI disclosure (XMP DigitalSourceType)": codecs.GENERATED.encode() in xmp,
+    }
+    return [what for what, ok in checks.items() if not ok]
 
 
 def _skip(store: CreativeStore, ad_set: AdSetKey, manifest: VideoManifest) -> dg.MaterializeResult:
@@ -34,7 +84,8 @@ def _skip(store: CreativeStore, ad_set: AdSetKey, manifest: VideoManifest) -> dg
             **manifest_metadata(store, key),
         },
         check_results=[
-            dg.AssetCheckResult(check_name=DECODE_CHECK, passed=True, metadata={"clips": 0})
+            dg.AssetCheckResult(check_name=DECODE_CHECK, passed=True, metadata={"clips": 0}),
+            dg.AssetCheckResult(check_name=SEED_CHECK, passed=True, metadata={"clips": 0}),
         ],
     )
 
@@ -43,15 +94,23 @@ def _skip(store: CreativeStore, ad_set: AdSetKey, manifest: VideoManifest) -> dg
     **COMMON,
     deps=[qa_resize],
     kinds={"python", "video"},
-    code_version="1",
+    code_version="2",
     tags={"stage": "video"},
     pool="video_generation",
     check_specs=[
         dg.AssetCheckSpec(
             DECODE_CHECK,
             asset="video_expansion",
-            description="Every clip decodes fully at its placement's size and frame count.",
-        )
+            description="Every rendition meets its placement (size, fps, duration, bytes, "
+            "bitrate, yuv420p, faststart, AI disclosure) and decodes fully.",
+        ),
+        dg.AssetCheckSpec(
+            SEED_CHECK,
+            asset="video_expansion",
+            blocking=True,
+            description="At least one of the K seeds passed the clip checks; else nothing "
+            "ships and the clips are re-rolled with new seeds.",
+        ),
     ],
 )
 def video_expansion(
@@ -60,101 +119,93 @@ def video_expansion(
     engines: dg.ResourceParam[Engines],
     ledger: dg.ResourceParam[Ledger],
 ) -> dg.MaterializeResult:
-    """One H.264 clip per video placement, animated from the edited master."""
+    """K clips animated from the edited master, scored; the best one is cut into one rendition
+    per video placement."""
     inp = stage_input(context, store)
     ad_set, placements = inp.ad_set, load_placements()
-    specs = [(p, p.video) for p in map(placements.get, ad_set.placements) if p.video]
+    specs = [p for p in map(placements.get, ad_set.placements) if p.video]
     empty = VideoManifest(
         ad_set=str(inp.key), ad_set_sha=ad_set.sha, decision=None, clips=[], skipped=None
     )
     if ad_set.motion is None or not specs:
         reason = "no motion profile" if ad_set.motion is None else "no video placement"
         return _skip(store, inp.key, empty.model_copy(update={"skipped": reason}))
-    motion = ad_set.motion
+    policy, catalog = inp.policy, load_catalog()
     edited = EditManifest.model_validate(store.get_manifest(inp.key, "surgical_edit"))
-    keyframe = store.get_blob(edited.master_blob)
-    spender = Spender(
-        context=context,
-        store=store,
-        engines=engines,
-        ledger=ledger,
-        inp=inp,
-        stage=STAGE,
-        need=Need("video", motion, seconds=specs[0][1].seconds),
-    )
-    clips, problems = [], []
+    keyframe_png = store.get_blob(edited.master_blob)
+    mask_png = store.get_blob(edited.subject_mask_blob) if edited.subject_mask_blob else None
+    width, height, seconds, fps = master_shape(specs, policy)
+    need = video_need(ad_set.motion, specs, policy)
+    spender = Spender(context=context, store=store, engines=engines, ledger=ledger, inp=inp,
+                      stage=STAGE, need=need)
+    attempt = int(context.run.tags.get(ATTEMPT_TAG, "0"))
+    keyframe = codecs.decode(keyframe_png)
+    limits = dict(policy.video.thresholds)
+    seeds: list[SeedClip] = []
     with spender.recording():
-        for index, (spec, clip_spec) in enumerate(specs):
-            seed = seed_for(inp.key, variant="", attempt=0, index=index)
+        for index in range(policy.video.seeds):
+            seed = seed_for(inp.key, variant="video", attempt=attempt, index=index)
 
-            def request(
-                decision: Decision, spec: Placement = spec, seed: int = seed
-            ) -> VideoRequest:
-                assert spec.video is not None
+            def request(decision: Decision, seed: int = seed) -> VideoRequest:
                 return VideoRequest(
-                    model=decision.model,
-                    endpoint=decision.endpoint,
-                    prompt=ad_set.prompt,
-                    keyframe_png=keyframe,
-                    width=spec.width,
-                    height=spec.height,
-                    seconds=clip_seconds(load_catalog().get(decision.model), spec.video.seconds),
-                    fps=spec.video.fps,
-                    seed=seed,
-                    focus_box=edited.subject_box,
+                    model=decision.model, endpoint=decision.endpoint, prompt=ad_set.prompt,
+                    keyframe_png=keyframe_png, width=width, height=height,
+                    seconds=clip_seconds(catalog.get(decision.model), seconds), fps=fps,
+                    seed=seed, focus_box=edited.subject_box,
+                    subject_mask_png=mask_png if decision.provider == LOCAL else None,
                 )
 
-            hit = spender.call(
-                "video", request, seed=seed, need=Need("video", motion, seconds=clip_spec.seconds)
-            )
-            data = store.get_blob(hit.blob)
-            info = video.probe_video(data)
-            if (info.width, info.height, round(info.fps)) != (
-                spec.width,
-                spec.height,
-                clip_spec.fps,
-            ):
-                # Hosted models return their own size and frame rate: make the placement's.
-                data = video.rendition(
-                    data,
-                    width=spec.width,
-                    height=spec.height,
-                    fps=clip_spec.fps,
-                    max_seconds=clip_spec.max_seconds,
-                )
+            hit = spender.call("video", request, seed=seed)
+            frames, clip_fps = video_scores.decode_small(store.get_blob(hit.blob))
+            scores = video_scores.score_clip(frames, clip_fps, keyframe, edited.subject_box)
+            fails = video_scores.failures(scores, limits)
+            seeds.append(SeedClip(seed=seed, blob=hit.blob, request_id=hit.request_id,
+                                  scores=scores.as_dict(), failures=fails,
+                                  risk=round(video_scores.risk(scores, limits), 4)))
+            context.log.info(f"seed {seed}: " + ("; ".join(fails) or "passed") +
+                             f" ({spender.lines[-1].model} via {spender.lines[-1].provider})")
+        passing = [i for i, s in enumerate(seeds) if not s.failures]
+        kept = min(passing, key=lambda i: seeds[i].risk) if passing else None
+        clips, problems = [], []
+        if kept is not None:
+            master = store.get_blob(seeds[kept].blob)
+            xmp = codecs.disclosure_xmp(codecs.GENERATED)
+            for spec in specs:
+                clip_limits = _limits(spec, fps)
+                data = video.encode_rendition(master, clip_limits, xmp=xmp)
+                problems += [f"{spec.id}: {p}" for p in rendition_problems(data, clip_limits)]
                 info = video.probe_video(data)
-            if (info.width, info.height) != (spec.width, spec.height) or info.frames < 1:
-                problems.append(f"{spec.id}: {info.width}x{info.height}, {info.frames} frames")
-            line = spender.lines[-1]
-            clips.append(
-                Clip(
-                    placement=spec.id,
-                    blob=store.put_blob(data, suffix=".mp4"),
+                poster, _ = codecs.encode_for_placement(
+                    video.first_frame(data), fmt="jpeg", max_bytes=spec.max_bytes,
+                    source_type=codecs.GENERATED)
+                clips.append(Clip(
+                    placement=spec.id, blob=store.put_blob(data, suffix=".mp4"),
                     file=store.publish(inp.key, STAGE, f"{spec.id}.mp4", data),
-                    width=info.width,
-                    height=info.height,
-                    seconds=info.seconds,
-                    fps=clip_spec.fps,
-                    frames=info.frames,
-                    bytes=len(data),
-                    seed=seed,
-                    request_id=hit.request_id,
-                )
-            )
-            context.log.info(
-                f"{spec.id}: {info.seconds:g}s clip, {info.frames} frames, "
-                f"{line.model} via {line.provider}, "
-                + ("cached" if line.cached else f"${line.usd:.4f}")
-            )
-    manifest = empty.model_copy(
-        update={"decision": spender.decision.as_dict(), "clips": clips, "cost_lines": spender.lines}
-    )
+                    width=info.width, height=info.height, seconds=info.seconds,
+                    fps=clip_limits.fps, frames=info.frames, bytes=len(data),
+                    seed=seeds[kept].seed, request_id=seeds[kept].request_id,
+                    kbps=round(len(data) * 8 / 1000 / max(info.seconds, 1e-6), 1),
+                    poster_file=store.publish(inp.key, STAGE, f"{spec.id}.poster.jpg", poster),
+                ))
+    retry = spender.decision.estimated_cost_usd
+    verdict = "accept" if kept is not None else "regenerate"
+    manifest = empty.model_copy(update={
+        "decision": spender.decision.as_dict(), "clips": clips, "cost_lines": spender.lines,
+        "seeds": seeds, "kept_seed": kept, "verdict": verdict, "retry_cost_usd": retry})
     key = store.put_manifest(inp.key, STAGE, manifest.model_dump(mode="json"))
+    why = None if kept is not None else (
+        f"all {len(seeds)} seeds failed the clip checks; nothing shipped. Another "
+        f"{len(seeds)}-seed try with {spender.decision.model} would cost ${retry:.2f}")
     return dg.MaterializeResult(
         metadata={
             **spender.metadata(),
-            "seeds": dg.MetadataValue.json([c.seed for c in clips]),
-            "request_ids": dg.MetadataValue.json([c.request_id for c in clips]),
+            "verdict": verdict,
+            "video_attempt": dg.MetadataValue.int(attempt),
+            "seeds": dg.MetadataValue.json([s.seed for s in seeds]),
+            "seed_scores": dg.MetadataValue.json([s.model_dump() for s in seeds]),
+            "kept_seed": dg.MetadataValue.int(-1 if kept is None else kept),
+            "retry_cost_usd": dg.MetadataValue.float(retry),
+            "request_ids": dg.MetadataValue.json([s.request_id for s in seeds]),
             "clips": dg.MetadataValue.int(len(clips)),
             "files": dg.MetadataValue.json({c.placement: store.location(c.file) for c in clips}),
             **cost_metadata(spender.lines),
@@ -165,6 +216,13 @@ def video_expansion(
                 check_name=DECODE_CHECK,
                 passed=not problems,
                 metadata={"problems": problems, "clips": len(clips)},
-            )
+            ),
+            dg.AssetCheckResult(
+                check_name=SEED_CHECK,
+                passed=kept is not None,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failures": [s.failures for s in seeds], "retry_cost_usd": retry},
+                description=why,
+            ),
         ],
     )

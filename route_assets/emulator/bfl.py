@@ -102,7 +102,8 @@ def _render(state: State, body: dict[str, Any]) -> media.Render:
         width, height = source.shape[1], source.shape[0]
     else:
         width, height = media.DEFAULT_SIZE
-    return media.Render("image", prompt, width, height, seed, source=source)
+    mask = media.load_mask(body, "mask", source, state.media)
+    return media.Render("image", prompt, width, height, seed, source=source, mask=mask)
 
 
 def _poll(state: State, req: Request) -> Response:

@@ -26,6 +26,7 @@ from route_assets.emulator.wire import (
 
 _REQUEST_PATH = re.compile(r"/([^/]+)/([^/]+)/requests/([^/]+)(/status|/cancel)?")
 _VIDEO_HINTS = ("video", "veo", "kling", "seedance")
+_NO_PROMPT = ("/v1/erase", "upscaler", "background/remove")  # endpoints that take no prompt
 _FAL_SIZES = {
     "square_hd": (1024, 1024), "square": (512, 512), "portrait_4_3": (768, 1024),
     "portrait_16_9": (576, 1024), "landscape_4_3": (1024, 768), "landscape_16_9": (1024, 576),
@@ -102,7 +103,7 @@ def _submit(state: State, req: Request, endpoint: str) -> Response:
         work = _render(state, endpoint, body)
     except BadInput as exc:
         return _unprocessable({"loc": ["body", exc.field], "msg": exc.message,
-                               "type": "value_error"})
+                               "type": getattr(exc, "kind", "value_error")})
     if fault is not None and fault.kind == "moderation":
         return _unprocessable(_MODERATED)  # refused before a job exists: not billed
     job = state.create_job("fal", endpoint, str(uuid.uuid4()), work, body)
@@ -112,6 +113,8 @@ def _submit(state: State, req: Request, endpoint: str) -> Response:
 
 def _render(state: State, endpoint: str, body: dict[str, Any]) -> media.Render:
     prompt = body.get("prompt")
+    if any(h in endpoint for h in _NO_PROMPT) and prompt is None:
+        prompt = "edit"
     if not isinstance(prompt, str) or not prompt.strip():
         raise BadInput("prompt", "field required")
     seed = media.parse_seed(body.get("seed"))
@@ -126,6 +129,7 @@ def _render(state: State, endpoint: str, body: dict[str, Any]) -> media.Render:
     if any(hint in endpoint for hint in _VIDEO_HINTS):
         if source is None and "image-to-video" in endpoint:
             raise BadInput("image_url", "field required")
+        _check_video_duration(endpoint, body.get("duration"))
         width, height = media.video_size(body.get("aspect_ratio"), source)
         seconds = media.parse_seconds(body.get("duration"), 5.0)
         return media.Render("video", prompt, width, height, seed, source=source,
@@ -134,7 +138,36 @@ def _render(state: State, endpoint: str, body: dict[str, Any]) -> media.Render:
     if not isinstance(count, int) or not 1 <= count <= 4:
         raise BadInput("num_images", "num_images must be between 1 and 4")
     width, height = _image_size(body, source)
-    return media.Render("image", prompt, width, height, seed, count=count, source=source)
+    mask = media.load_mask(body, "mask_url", source, state.media)
+    if endpoint.endswith(("/v1/fill", "/v1/erase")) and mask is None:
+        raise BadInput("mask_url", "field required")
+    scale = 1.0
+    if "upscal" in endpoint:
+        scale = body.get("upscale_factor", 2)
+        if not isinstance(scale, int | float) or not 1 <= scale <= 4:
+            raise BadInput("upscale_factor", "upscale_factor must be between 1 and 4")
+    return media.Render("image", prompt, width, height, seed, count=count, source=source,
+                        mask=mask, scale=float(scale))
+
+
+# The duration values each video family's schema allows (provider-apis.md §7.3): a string enum.
+_VIDEO_DURATIONS = {
+    "kling-video": ("5", "10"),
+    "veo3": ("4s", "6s", "8s"),
+    "seedance": tuple(str(s) for s in range(2, 13)),
+}
+
+
+class _NotInEnum(BadInput):
+    kind = "literal_error"  # pydantic's type for a value outside a Literal[...] enum
+
+
+def _check_video_duration(endpoint: str, value: object) -> None:
+    allowed = next((v for hint, v in _VIDEO_DURATIONS.items() if hint in endpoint), None)
+    if value is None or allowed is None:
+        return  # the model's default duration
+    if value not in allowed:
+        raise _NotInEnum("duration", "Input should be " + ", ".join(f"'{a}'" for a in allowed))
 
 
 def _image_size(body: dict[str, Any], source: Any) -> tuple[int, int]:

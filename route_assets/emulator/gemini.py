@@ -224,6 +224,8 @@ def _submit_video(state: State, req: Request, model: str) -> Response:
             raise BadInput("parameters.aspectRatio", "must be 16:9 or 9:16")
         width, height = media.video_size(aspect, source)
         seconds = media.parse_seconds(params.get("durationSeconds"), 8.0, "durationSeconds")
+        if seconds not in (4, 6, 8):  # Veo 3.x takes 4, 6 or 8 seconds (provider-apis.md §4.2)
+            raise BadInput("parameters.durationSeconds", "must be 4, 6 or 8")
         work = media.Render("video", prompt or "", width, height,
                             media.parse_seed(params.get("seed")), source=source, seconds=seconds)
     except BadInput as exc:

@@ -11,9 +11,10 @@ import math
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import cv2
 import numpy as np
 
 from route_assets.emulator.wire import BadInput
@@ -49,6 +50,8 @@ class Render:
     count: int = 1
     source: np.ndarray | None = None  # input image: edited (image) or animated (video)
     seconds: float = 5.0
+    mask: np.ndarray | None = None  # inpainting mask (bool, the source's size): fill / erase
+    scale: float = 1.0  # upscalers
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,37 @@ def load_image(ref: object, field: str, media: "MediaLookup") -> np.ndarray:
     return decode_base64_image(ref, field)
 
 
+def load_mask(body: dict[str, Any], field: str, source: np.ndarray | None,
+              media: "MediaLookup") -> np.ndarray | None:
+    """An inpainting mask (white = repaint) of the input image's size, or None if not given."""
+    ref = body.get(field)
+    if ref is None:
+        return None
+    if source is None:
+        raise BadInput(field, "a mask needs an input image")
+    mask = load_image(ref, field, media)
+    if mask.shape[:2] != source.shape[:2]:
+        raise BadInput(field, "the mask must have the input image's size")
+    return mask.max(axis=2) > 127
+
+
+def _edited(job: Render) -> np.ndarray:
+    """What an emulated editor returns: with a mask, the hole inpainted and, like a real
+    inpainter's latent round trip, every other pixel slightly changed too (the reason callers
+    composite through their mask); an upscaler's Lanczos enlargement; else the input as is."""
+    assert job.source is not None
+    image = job.source
+    if job.mask is not None:
+        image = cv2.inpaint(image, job.mask.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+        drifted = cv2.GaussianBlur(image, (0, 0), 0.9).astype(np.float32) * 0.96 + 6.0
+        image = np.clip(np.rint(drifted), 0, 255).astype(np.uint8)
+    if job.scale != 1.0:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (round(w * job.scale), round(h * job.scale)),
+                           interpolation=cv2.INTER_LANCZOS4)
+    return image
+
+
 class MediaLookup(Protocol):
     """The part of the media store an input-image reference needs."""
 
@@ -169,7 +203,7 @@ def _still(prompt: str, width: int, height: int, seed: int) -> np.ndarray:
 
 
 def render(job: Render) -> list[Output]:
-    """The job's media. An edit returns its input image unchanged, re-encoded as PNG."""
+    """The job's media. An edit returns its input image (see `_edited`), re-encoded as PNG."""
     if job.kind == "video":
         still = job.source if job.source is not None else _still(
             job.prompt, job.width, job.height, job.seed)
@@ -179,7 +213,8 @@ def render(job: Render) -> list[Output]:
         mp4 = video.encode_h264(frames, width=job.width, height=job.height, fps=VIDEO_FPS)
         return [Output(mp4, "mp4", job.width, job.height)]
     if job.source is not None:
-        h, w = job.source.shape[:2]
-        return [Output(codecs.encode_png(job.source), "png", w, h)] * job.count
+        edited = _edited(job)
+        h, w = edited.shape[:2]
+        return [Output(codecs.encode_png(edited), "png", w, h)] * job.count
     return [Output(codecs.encode_png(_still(job.prompt, job.width, job.height, job.seed + i)),
                    "png", job.width, job.height) for i in range(job.count)]

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from route_assets.emulator import bfl, cdn, fal, gemini, replicate
+from route_assets.emulator import bfl, cdn, fal, gemini, judge, replicate
 from route_assets.emulator.state import DEFAULT_KEYS, State
 from route_assets.emulator.wire import Request, Response
 from route_assets.settings import PROVIDER_ENV
@@ -27,7 +27,7 @@ MAX_BODY = 64 * 1024 * 1024
 Handler = Callable[[State, Request], Response]
 _ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/fal", fal.handle), ("/replicate/v1", replicate.handle), ("/bfl", bfl.handle),
-    ("/gemini", gemini.handle), ("/cdn", cdn.handle),
+    ("/gemini", gemini.handle), ("/cdn", cdn.handle), ("/judge", judge.handle),
 )
 
 

@@ -10,6 +10,7 @@ from route_assets.clock import Clock
 from route_assets.engines.local import LocalImageGenerator, LocalVideoGenerator
 from route_assets.providers.base import (
     EditRequest,
+    ImageEditor,
     ImageGenerator,
     ImageRequest,
     RequestJournal,
@@ -37,19 +38,24 @@ class Engines:
         *,
         image_generators: dict[str, ImageGenerator],
         video_generators: dict[str, VideoGenerator],
+        image_editors: dict[str, ImageEditor] | None = None,
     ) -> None:
         self._images = image_generators
         self._videos = video_generators
+        self._editors = image_editors or {}  # hosted only: local edits run in imaging.edit
 
     @property
     def available_providers(self) -> frozenset[str]:
-        return frozenset(self._images) | frozenset(self._videos)
+        return frozenset(self._images) | frozenset(self._videos) | frozenset(self._editors)
 
     def image_generator(self, provider: str) -> ImageGenerator:
         return self._images[provider]
 
     def video_generator(self, provider: str) -> VideoGenerator:
         return self._videos[provider]
+
+    def image_editor(self, provider: str) -> ImageEditor:
+        return self._editors[provider]
 
 
 def local_engines(catalog: Catalog) -> Engines:
@@ -80,6 +86,7 @@ def engines_for(
 ) -> Engines:
     images: dict[str, ImageGenerator] = {LOCAL: LocalImageGenerator(catalog)}
     videos: dict[str, VideoGenerator] = {LOCAL: LocalVideoGenerator(catalog)}
+    editors: dict[str, ImageEditor] = {}
     for name, cfg in providers.items():
         client = HOSTED[name](
             api_key=cfg.api_key,
@@ -94,4 +101,6 @@ def engines_for(
             images[name] = client
         if isinstance(client, VideoGenerator):
             videos[name] = client
-    return Engines(image_generators=images, video_generators=videos)
+        if isinstance(client, ImageEditor):
+            editors[name] = client
+    return Engines(image_generators=images, video_generators=videos, image_editors=editors)

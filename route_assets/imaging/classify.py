@@ -2,11 +2,15 @@
 
 Thresholds were tuned on scikit-image photographs and drawn products composed on brand
 gradients (route_assets_tests/imaging/synth.py) with the defect ranges of the generator
-simulator; they live in the routing policy so a brand can tighten or relax them.
+simulator, and on the tune half of bench/classify (never its evaluation half); they live in the
+routing policy (route_assets/data/policy.yaml `thresholds`) so a brand can tighten or relax them.
 """
 
+import inspect
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 
 import cv2
 import numpy as np
@@ -25,6 +29,7 @@ from route_assets.imaging.measures import (
     colorfulness,
     headline_contrast,
     laplacian_variance,
+    luminance_plane,
     mask_box,
     morph,
     neutral_cast,
@@ -34,6 +39,7 @@ from route_assets.imaging.measures import (
     rgb_to_lab,
     sharpness_tiles,
     sharpness_view,
+    texture_contrast,
     to_full_box,
 )
 from route_assets.imaging.subject import Scene, SubjectEstimate, analyse_scene, subject_from_scene
@@ -61,7 +67,16 @@ class Thresholds:
     anomaly_min_area: float = 0.002  # smallest stray object, share of the frame
     anomaly_max_area: float = 0.05  # largest stray object, share of the frame
     anomaly_chroma: float = 25.0  # a stray object is saturated: its median chroma is above this
-    anomaly_fill: float = 0.5  # and compact: its area over its bounding-box area is above this
+    anomaly_fill: float = 0.4  # and compact: its area over its bounding-box area is above this
+    anomaly_texture: float = 1.0  # or textured (a pasted photo fragment): median fine L* texture
+    anomaly_texture_ratio: float = 3.0  # ... at least this many times the background's around it
+    comp_band_touch: float = 0.3  # share of the subject's width crossing into the headline band
+    comp_offset: float = 0.3  # subject centre's distance from the layout centre (frame sides)
+    light_bg_fit: float = 0.8  # the background's log luminance is a plane (a light falloff) ...
+    light_bg_gradient: float = 0.4  # ... changing this much (log units) across the frame
+    light_subject_fit: float = 0.6  # the subject's shading is a plane this well ...
+    light_subject_gradient: float = 0.8  # ... changing this much across the subject
+    light_opposed: float = -0.7  # cosine between the two gradients at or below which they oppose
     subject_min_area: float = 0.03  # a subject covers at least this share of the frame
     edge_touch: float = 0.25  # share of the subject's side lying on a frame edge that is a cut
     headline_contrast: float = 2.0  # WCAG contrast ratio below which the headline is unreadable
@@ -74,6 +89,14 @@ class Thresholds:
         if unknown:
             raise ValueError(f"unknown threshold(s): {sorted(unknown)}")
         return cls(**d)  # type: ignore[arg-type]
+
+
+@cache
+def threshold_notes() -> dict[str, str]:
+    """Each threshold's meaning, read from the comment beside it above (one source of truth)."""
+    pattern = re.compile(r"^\s+(\w+): \w+ = [^#]+#\s*(.+)$")
+    return {m.group(1): m.group(2) for line in inspect.getsource(Thresholds).splitlines()
+            if (m := pattern.match(line))}
 
 
 @dataclass(frozen=True)
@@ -116,7 +139,8 @@ def soft_patch(ratio: np.ndarray, structured: np.ndarray, t: Thresholds) -> Box 
 
 
 def _strays(scene: Scene, subject: np.ndarray, t: Thresholds) -> list[tuple[Box, float]]:
-    """Compact saturated blobs on the background (above the headline band), with their area."""
+    """Compact blobs on the background (above the headline band) that are saturated or carry a
+    photograph's texture, with their area."""
     h, w = scene.foreground.shape
     allowed = ~morph(subject, cv2.MORPH_DILATE, max(3, int(0.02 * max(h, w))))
     allowed[scene.band_top :] = False
@@ -126,21 +150,73 @@ def _strays(scene: Scene, subject: np.ndarray, t: Thresholds) -> list[tuple[Box,
         area = float(mask.sum())
         fill = area / max(1, (box[2] - box[0]) * (box[3] - box[1]))
         share = area / (h * w)
-        if t.anomaly_min_area <= share <= t.anomaly_max_area and fill >= t.anomaly_fill:
-            if float(np.median(chroma[mask])) >= t.anomaly_chroma:
-                found.append((box, share))
+        if not (t.anomaly_min_area <= share <= t.anomaly_max_area and fill >= t.anomaly_fill):
+            continue
+        if float(np.median(chroma[mask])) >= t.anomaly_chroma:
+            found.append((box, share))
+            continue
+        # The ring 5-10 px out: the blob's own anti-aliased rim stays out of the comparison.
+        ring = morph(mask, cv2.MORPH_DILATE, 21) & ~morph(mask, cv2.MORPH_DILATE, 11) & allowed
+        inside, around = texture_contrast(scene.lab, mask, ring)
+        if inside >= t.anomaly_texture and inside >= t.anomaly_texture_ratio * around:
+            found.append((box, share))
     return found
 
 
-def _edge_touch(small: np.ndarray) -> float:
-    """Largest share of the subject's extent that lies along one frame edge."""
-    ys, xs = np.nonzero(small)
+def _edge_touch(small: np.ndarray, band_top: int) -> float:
+    """Largest share of the subject's extent that lies along the left, right or top frame edge,
+    judged above the headline band: in the band the mask merges with the headline's strokes,
+    and a subject that reaches into the band is a composition flaw, not a cut."""
+    above = small[:band_top]
+    ys, xs = np.nonzero(above)
     if xs.size == 0:
         return 0.0
     bw, bh = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
-    sides = [small[:, :2].any(1).sum() / bh, small[:, -2:].any(1).sum() / bh,
-             small[:2].any(0).sum() / bw, small[-2:].any(0).sum() / bw]
+    sides = [above[:, :2].any(1).sum() / bh, above[:, -2:].any(1).sum() / bh,
+             above[:2].any(0).sum() / bw]
     return float(max(sides))
+
+
+def _composition(
+    scene: Scene, small: np.ndarray, t: Thresholds, m: dict[str, float], flag: Callable[..., None]
+) -> None:
+    """Layout rule of the generators: the subject sits in the frame above the headline band,
+    near its centre. A subject that runs into the band collides with the headline; one far from
+    the centre (shrunk into a corner) leaves the frame unbalanced."""
+    ys, xs = np.nonzero(small)
+    bt, (h, w) = scene.band_top, small.shape
+    width = xs.max() - xs.min() + 1
+    m["band_touch"] = touch = float(small[bt - 2 : bt].any(0).sum() / width)
+    dx, dy = xs.mean() / w - 0.5, (ys.mean() - bt / 2) / h
+    m["subject_offset"] = offset = float(np.hypot(dx, dy))
+    if touch > t.comp_band_touch or offset > t.comp_offset:
+        sev = max(_over(touch, t.comp_band_touch), _over(offset, t.comp_offset))
+        flag(FlawKind.WRONG_COMPOSITION, sev, mask_box(small), band_touch=touch,
+             subject_offset=offset)
+
+
+def _lighting(
+    scene: Scene, small: np.ndarray, t: Thresholds, m: dict[str, float], flag: Callable[..., None]
+) -> None:
+    """Light direction of the background (its luminance falloff, cast shadows included) against
+    the subject's shading. Only a clear disagreement counts: photographs have shading of their
+    own, so both sides must be well explained by a directional falloff, and opposed."""
+    bt, w = scene.band_top, small.shape[1]
+    background = ~scene.foreground & ~morph(small, cv2.MORPH_DILATE, 9)
+    background[bt:] = False
+    g_bg, fit_bg = luminance_plane(scene.lab, background, (0, 0, w, bt))
+    inner = morph(small, cv2.MORPH_ERODE, 5)
+    inner[bt:] = False
+    box = mask_box(small)
+    assert box is not None
+    g_s, fit_s = luminance_plane(scene.lab, inner, box)
+    n_bg, n_s = float(np.linalg.norm(g_bg)), float(np.linalg.norm(g_s))
+    cos = float(g_bg @ g_s / max(n_bg * n_s, 1e-9))
+    m.update(light_bg_gradient=n_bg, light_bg_fit=fit_bg, light_subject_gradient=n_s,
+             light_subject_fit=fit_s, light_cos=cos)
+    if (fit_bg >= t.light_bg_fit and n_bg >= t.light_bg_gradient and fit_s >= t.light_subject_fit
+            and n_s >= t.light_subject_gradient and cos <= t.light_opposed):
+        flag(FlawKind.INCONSISTENT_LIGHTING, _under(cos, t.light_opposed), None, light_cos=cos)
 
 
 def _colour(
@@ -191,7 +267,7 @@ def _layout(
     m: dict[str, float],
     flag: Callable[..., None],
 ) -> None:
-    """Stray objects, subject missing or cut, headline readability.
+    """Stray objects, subject missing or cut, composition and lighting, headline readability.
 
     Without a smooth background (saliency fallback) there is no "background" to hold a stray
     object, and the subject mask is too rough to say the subject runs off the frame.
@@ -202,10 +278,13 @@ def _layout(
     if subject.box is None:
         flag(FlawKind.SUBJECT_MISSING, 1.0, None, subject_area=m["subject_area"])
     else:
-        m["edge_touch"] = touch = 0.0 if rough else _edge_touch(small)
+        m["edge_touch"] = touch = 0.0 if rough else _edge_touch(small, scene.band_top)
         if touch > t.edge_touch:
             cut = mask_box(small)
             flag(FlawKind.SUBJECT_CUT, _over(touch, t.edge_touch), cut, edge_touch=touch)
+        elif not rough and small.any():  # (a cut subject is off-centre by construction)
+            _composition(scene, small, t, m, flag)
+            _lighting(scene, small, t, m, flag)
     bt = scene.band_top
     contrast, text = headline_contrast(scene.lab[bt:], scene.model[bt:], ~small[bt:])
     text_box = (text[0], text[1] + bt, text[2], text[3] + bt) if text is not None else None
@@ -273,10 +352,24 @@ def assess(
         _layout(scene, subject, small, t, m, flag)
 
     m["colorfulness"] = colorfulness(view.rgb)
+    verdict, score = _verdict(flaws, sharp, t)
+    return Assessment(tuple(flaws), verdict, score, subject, m)
+
+
+def _verdict(flaws: Sequence[Flaw], sharp: float, t: Thresholds) -> tuple[str, float]:
     verdict = "regenerate" if any(f.fundamental for f in flaws) else "edit" if flaws else "accept"
     penalty = sum(1.0 + f.severity if f.fundamental else 0.2 + 0.3 * f.severity for f in flaws)
     quality = 0.05 * min(1.0, sharp / (3 * t.blur_sharpness))  # tie-break among equals
-    return Assessment(tuple(flaws), verdict, round(1.0 - penalty + quality, 4), subject, m)
+    return verdict, round(1.0 - penalty + quality, 4)
+
+
+def combine(assessment: Assessment, extra: Sequence[Flaw], thresholds: Thresholds = Thresholds()
+            ) -> Assessment:
+    """The measured assessment with flaws found elsewhere (the vision judge) added: verdict and
+    score are recomputed the same way."""
+    flaws = (*assessment.flaws, *extra)
+    verdict, score = _verdict(flaws, assessment.measures.get("sharpness", 1.0), thresholds)
+    return Assessment(flaws, verdict, score, assessment.subject, assessment.measures)
 
 
 def pick_best(assessments: Sequence[Assessment]) -> int | None:

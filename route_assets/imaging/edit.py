@@ -3,10 +3,12 @@
 Every edit is composited back through its mask, so pixels outside it are bit-identical to the
 input (`ssim_outside` proves it). Strengths adapt to the measured flaw (noise sigma, the brand
 background's exposure or cast, softness): one setting cannot cover the generators' ranges.
+A hosted editor's result goes through `composite` with the mask `edit_mask` gives, so it can
+change nothing outside the mask either.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -34,15 +36,22 @@ from route_assets.imaging.measures import (
 )
 from route_assets.imaging.subject import FOREGROUND_DE, Scene, analyse_scene
 
-ORDER = (EditKind.ERASE, EditKind.RECOLOR, EditKind.EXPOSURE, EditKind.WHITE_BALANCE,
-         EditKind.DENOISE, EditKind.SHARPEN)
+ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSURE,
+         EditKind.WHITE_BALANCE, EditKind.DENOISE, EditKind.FACE_CARE, EditKind.SHARPEN,
+         EditKind.UPSCALE)
+MANY_STRAYS = 3  # this many stray objects: rebuild the background once instead of erasing each
+MAX_UPSCALE = 4.0
+FACE_STRENGTH = 0.6  # blend of the edge-preserving smoothing on a face, at most
+MIN_TEXTURE = 0.6  # share of a face's fine texture a retouch must keep (no plastic skin)
 
 
 @dataclass(frozen=True)
 class EditStep:
     edit: EditKind
-    flaw: FlawKind
+    flaw: FlawKind | None  # None for a planned step no flaw asked for (upscale)
     region: Box | None
+    size: tuple[int, int] | None = None  # upscale target (width, height)
+    exclude: tuple[Box, ...] = ()  # left alone (faces get FACE_CARE instead of denoising)
 
 
 @dataclass(frozen=True)
@@ -51,19 +60,47 @@ class EditOutcome:
     mask: np.ndarray  # bool HxW: the pixels this edit was allowed to change
     step: EditStep
     ssim_outside: float  # SSIM between before/after outside the mask (1.0 if mask covers all)
+    measure: dict[str, float] = field(default_factory=dict)  # e.g. texture kept, round trip
 
 
-def plan_edits(flaws: Sequence[Flaw]) -> list[EditStep]:
+def plan_edits(flaws: Sequence[Flaw], *, faces: Sequence[Box] = (),
+               upscale_to: tuple[int, int] | None = None) -> list[EditStep]:
     """Superficial flaws as ordered edit steps; fundamental flaws need a new generation.
 
     Local repairs come first so global statistics are measured on a clean frame, and denoise
-    precedes sharpen so sharpening does not amplify noise. One step per edit and region.
+    precedes sharpen so sharpening does not amplify noise. One step per edit and region. Many
+    strays become one background rebuild; noise on a frame with faces is denoised around them
+    and the faces get a texture-keeping retouch. Upscaling comes last, on the clean frame.
     """
     steps: dict[tuple[EditKind, Box | None], EditStep] = {}
+    strays = [f for f in flaws if f.fix == EditKind.ERASE]
     for f in flaws:
-        if not f.fundamental and f.fix in ORDER:
+        if f.fundamental or f.fix not in ORDER:
+            continue
+        if f.fix == EditKind.ERASE and len(strays) >= MANY_STRAYS:
+            steps.setdefault((EditKind.BACKGROUND, None),
+                             EditStep(EditKind.BACKGROUND, f.kind, None))
+        elif f.fix == EditKind.DENOISE and faces:
+            steps[f.fix, None] = EditStep(f.fix, f.kind, None, exclude=tuple(faces))
+            for face in faces:
+                steps[EditKind.FACE_CARE, face] = EditStep(EditKind.FACE_CARE, f.kind, face)
+        else:
             steps.setdefault((f.fix, f.region), EditStep(f.fix, f.kind, f.region))
+    if upscale_to is not None:
+        steps[EditKind.UPSCALE, None] = EditStep(EditKind.UPSCALE, None, None, size=upscale_to)
     return sorted(steps.values(), key=lambda s: ORDER.index(s.edit))
+
+
+def upscale_target(shape: tuple[int, ...], placements: Sequence[tuple[int, int]]
+                   ) -> tuple[int, int] | None:
+    """The size that covers the largest placement (a crop filling it needs no enlarging
+    later), or None when the frame is already big enough."""
+    h, w = shape[:2]
+    scale = max((max(pw / w, ph / h) for pw, ph in placements), default=1.0)
+    if scale <= 1.0 + 1e-3:
+        return None
+    scale = min(scale, MAX_UPSCALE)
+    return int(np.ceil(w * scale)), int(np.ceil(h * scale))
 
 
 def ssim_outside(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> float:
@@ -216,9 +253,19 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
             return float(np.linalg.norm(c - brand_nearest(c, segs)))
 
         gamma = float(min(gammas, key=miss))
-    else:
-        mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
-        gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
+        # Per-channel gammas near the shared one put the background exactly on the brand:
+        # a shared curve leaves a few dE of drift on deep exposure errors.
+        mapped = _tone_lut(gamma, black, white)[dom.astype(np.uint8)].astype(np.float64)
+        target = brand_nearest(mapped, segs)
+        luts = []
+        for c in range(3):
+            x, t = dom[c] / 255.0, (target[c] - black) / (white - black)
+            g = np.log(t) / np.log(x) if 0.003 < x < 0.98 and 0.01 < t < 0.99 else gamma
+            luts.append(_tone_lut(float(np.clip(g, gamma / 1.5, gamma * 1.5)), black, white))
+        after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
+        return _outcome(image, after, _box_mask(image.shape, None), step)
+    mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
+    gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
     after = cv2.LUT(image, _tone_lut(gamma, black, white))
     return _outcome(image, after, _box_mask(image.shape, None), step)
 
@@ -251,7 +298,10 @@ def _denoise(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     """Non-local means with h = 0.6 sigma: removes the noise, keeps edges and texture."""
     h = max(3.0, 0.6 * noise_sigma(image))
     after = cv2.fastNlMeansDenoisingColored(image, None, h, h, 7, 21)
-    return _outcome(image, after, _box_mask(image.shape, None), step)
+    mask = _box_mask(image.shape, None)
+    for box in step.exclude:
+        mask &= ~_box_mask(image.shape, box)
+    return _outcome(image, after, mask, step)
 
 
 def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
@@ -279,6 +329,121 @@ def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     return _outcome(image, after, mask, step)
 
 
+def _background_mask(image: np.ndarray, palette: Sequence[str], subject: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The background above the headline band, kept clear of the subject's rim (and its
+    shadow), and the fitted background surface in RGB at full resolution."""
+    scene = analyse_scene(image, palette)
+    h, w = image.shape[:2]
+    surface = lab_to_rgb(cv2.resize(scene.model, (w, h), interpolation=cv2.INTER_LINEAR))
+    margin = max(5, int(0.02 * max(h, w)))
+    mask = ~morph(subject, cv2.MORPH_DILATE, 2 * margin + 1)
+    mask[int(round(scene.band_top * scene.view.scale)) :] = False
+    return mask, surface
+
+
+def _background(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+                ) -> EditOutcome:
+    """Rebuild the background from its fitted smooth surface: every stray goes at once, the
+    brand gradient stays, the subject and the headline band are not touched."""
+    mask, surface = _background_mask(image, palette, subject)
+    return _outcome(image, surface, mask, step)
+
+
+def _face_care(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+               ) -> EditOutcome:
+    """Edge-preserving smoothing blended into the face at low strength, inside a feathered
+    ellipse. The blend backs off until the face keeps MIN_TEXTURE of its fine detail
+    (Laplacian energy), so skin is evened out without the plastic look."""
+    if step.region is None:
+        return _outcome(image, image, np.zeros(image.shape[:2], bool), step)
+    x0, y0, x1, y1 = step.region
+    crop = image[y0:y1, x0:x1]
+    bh, bw = crop.shape[:2]
+    yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
+    rho = np.hypot((xx + 0.5 - bw / 2) / (bw / 2), (yy + 0.5 - bh / 2) / (bh / 2))
+    weight = np.clip((1.0 - rho) / 0.3, 0.0, 1.0)
+    d = max(5, int(0.05 * min(bw, bh)) | 1)
+    smooth = cv2.bilateralFilter(crop, d, 25, d).astype(np.float32)
+    core = weight > 0.5
+
+    def texture(rgb: np.ndarray) -> float:
+        return float(np.std(cv2.Laplacian(luma(rgb).astype(np.float32), cv2.CV_32F)[core]))
+
+    before = max(texture(crop), 1e-6)
+    strength, kept, out = FACE_STRENGTH, 1.0, crop
+    while strength > 0.05:
+        a = (strength * weight)[..., None]
+        out = np.clip(np.rint(crop * (1 - a) + smooth * a), 0, 255).astype(np.uint8)
+        kept = texture(out) / before
+        if kept >= MIN_TEXTURE:
+            break
+        strength *= 0.7
+    after = image.copy()
+    after[y0:y1, x0:x1] = out
+    mask = np.zeros(image.shape[:2], bool)
+    mask[y0:y1, x0:x1] = weight > 0
+    result = _outcome(image, after, mask, step)
+    return EditOutcome(result.image, mask, step, result.ssim_outside,
+                       {"texture_kept": round(kept, 4), "strength": round(strength, 4)})
+
+
+def round_trip_ssim(before: np.ndarray, upscaled: np.ndarray) -> float:
+    """SSIM of the frame against its upscale brought back to the frame's size: what an
+    upscale changed besides adding pixels."""
+    back = cv2.resize(upscaled, before.shape[1::-1], interpolation=cv2.INTER_AREA)
+    return float(structural_similarity(luma(before), luma(back), win_size=7, data_range=255))
+
+
+def _upscale(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
+             ) -> EditOutcome:
+    """Lanczos to the target size, then a mild unsharp mask at the new scale."""
+    if step.size is None:
+        raise ValueError("an upscale step needs its target size")
+    w, h = step.size
+    up = cv2.resize(image, (w, h), interpolation=cv2.INTER_LANCZOS4).astype(np.float32)
+    scale = w / image.shape[1]
+    blurred = cv2.GaussianBlur(up, (0, 0), 0.8 * scale)
+    out = np.clip(np.rint(up + 0.5 * (up - blurred)), 0, 255).astype(np.uint8)
+    return EditOutcome(out, np.ones((h, w), bool), step, 1.0,
+                       {"scale": round(scale, 4), "round_trip_ssim": round_trip_ssim(image, out)})
+
+
+def edit_mask(image: np.ndarray, step: EditStep, *, palette: Sequence[str],
+              subject_mask: np.ndarray) -> np.ndarray:
+    """Where a hosted editor's result may land for this step: the same mask the classical
+    edit would use (the stray's blob, the background, the face or soft region, or all)."""
+    subject = subject_mask.astype(bool)
+    if step.edit in (EditKind.ERASE, EditKind.RECOLOR):
+        return _EDITS[step.edit](image, step, palette, subject).mask
+    if step.edit == EditKind.BACKGROUND:
+        return _background_mask(image, palette, subject)[0]
+    mask = _box_mask(image.shape, step.region)
+    for box in step.exclude:
+        mask &= ~_box_mask(image.shape, box)
+    return mask
+
+
+def composite(before: np.ndarray, result: np.ndarray, mask: np.ndarray, step: EditStep
+              ) -> EditOutcome:
+    """A hosted result laid over `before` through `mask`, feathered inward: pixels outside the
+    mask are bit-identical to `before` whatever the editor did to them. The result is resized
+    to the frame first (editors snap sizes); an upscale is taken whole."""
+    if step.edit == EditKind.UPSCALE and step.size is not None:
+        out = cv2.resize(result, step.size, interpolation=cv2.INTER_LANCZOS4)
+        return EditOutcome(out, np.ones(out.shape[:2], bool), step, 1.0,
+                           {"round_trip_ssim": round_trip_ssim(before, out)})
+    if result.shape[:2] != before.shape[:2]:
+        result = cv2.resize(result, before.shape[1::-1], interpolation=cv2.INTER_LANCZOS4)
+    feather = max(1.0, 0.004 * max(before.shape[:2]))
+    alpha = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), feather) * mask
+    if mask.all():
+        alpha = mask.astype(np.float32)
+    a = alpha[..., None]
+    out = np.clip(np.rint(before * (1 - a) + result.astype(np.float32) * a), 0, 255)
+    return _outcome(before, out.astype(np.uint8), mask, step)
+
+
 _EDITS: dict[EditKind, Callable[..., EditOutcome]] = {
     EditKind.ERASE: _erase,
     EditKind.RECOLOR: _recolor,
@@ -286,6 +451,9 @@ _EDITS: dict[EditKind, Callable[..., EditOutcome]] = {
     EditKind.WHITE_BALANCE: _white_balance,
     EditKind.DENOISE: _denoise,
     EditKind.SHARPEN: _sharpen,
+    EditKind.BACKGROUND: _background,
+    EditKind.FACE_CARE: _face_care,
+    EditKind.UPSCALE: _upscale,
 }
 
 

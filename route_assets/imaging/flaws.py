@@ -22,6 +22,10 @@ class FlawKind(StrEnum):
     SUBJECT_CUT = "subject_cut"  # subject runs off the frame edge
     SUBJECT_MISSING = "subject_missing"
     UNREADABLE_HEADLINE = "unreadable_headline"
+    WRONG_COMPOSITION = "wrong_composition"  # subject in the headline band, or small off-centre
+    INCONSISTENT_LIGHTING = "inconsistent_lighting"  # subject lit from the other side
+    PROMPT_MISMATCH = "prompt_mismatch"  # the vision judge: the frame does not show the brief
+    BAD_ANATOMY = "bad_anatomy"  # the vision judge: malformed hands, faces, bodies
 
 
 class EditKind(StrEnum):
@@ -31,6 +35,9 @@ class EditKind(StrEnum):
     WHITE_BALANCE = "white_balance"
     RECOLOR = "recolor"
     ERASE = "erase"
+    BACKGROUND = "background"  # rebuild the whole background clean (many strays at once)
+    FACE_CARE = "face_care"  # texture-keeping skin smoothing on faces, instead of denoising them
+    UPSCALE = "upscale"  # to the largest placement the ad set needs (not a flaw: a plan step)
     REGENERATE = "regenerate"
 
 
@@ -45,10 +52,16 @@ FIX_FOR: dict[FlawKind, EditKind] = {
     FlawKind.SUBJECT_CUT: EditKind.REGENERATE,
     FlawKind.SUBJECT_MISSING: EditKind.REGENERATE,
     FlawKind.UNREADABLE_HEADLINE: EditKind.REGENERATE,
+    FlawKind.WRONG_COMPOSITION: EditKind.REGENERATE,
+    FlawKind.INCONSISTENT_LIGHTING: EditKind.REGENERATE,
+    FlawKind.PROMPT_MISMATCH: EditKind.REGENERATE,
+    FlawKind.BAD_ANATOMY: EditKind.REGENERATE,
 }
 
 FUNDAMENTAL: frozenset[FlawKind] = frozenset(
-    {FlawKind.SUBJECT_CUT, FlawKind.SUBJECT_MISSING, FlawKind.UNREADABLE_HEADLINE}
+    {FlawKind.SUBJECT_CUT, FlawKind.SUBJECT_MISSING, FlawKind.UNREADABLE_HEADLINE,
+     FlawKind.WRONG_COMPOSITION, FlawKind.INCONSISTENT_LIGHTING, FlawKind.PROMPT_MISMATCH,
+     FlawKind.BAD_ANATOMY}
 )
 
 

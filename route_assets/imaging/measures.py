@@ -119,6 +119,37 @@ def sharpness_tiles(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return f / np.maximum(c, 1e-6), c
 
 
+def texture_contrast(lab: np.ndarray, mask: np.ndarray, around: np.ndarray) -> tuple[float, float]:
+    """Median fine L* texture (|L - blur(L)|) inside `mask` (eroded) and in `around`.
+
+    A pasted photo fragment carries the texture of its photograph; the smooth background around
+    it, a shadow or a gradient misfit do not.
+    """
+    lum = lab[..., 0]
+    hp = np.abs(lum - cv2.GaussianBlur(lum, (0, 0), 2.0))
+    inner = morph(mask, cv2.MORPH_ERODE, 3)
+    inside = float(np.median(hp[inner])) if inner.any() else 0.0
+    return inside, float(np.median(hp[around])) if around.any() else 0.0
+
+
+def luminance_plane(lab: np.ndarray, mask: np.ndarray, box: Box) -> tuple[np.ndarray, float]:
+    """Least-squares plane through log luminance over `mask`: its gradient (log change across
+    `box`, x then y) and the share of variance it explains. A directional light multiplies the
+    linear luminance by a ramp, which is a plane in log luminance."""
+    ys, xs = np.nonzero(mask)
+    if xs.size < 50:
+        return np.zeros(2), 0.0
+    step = max(1, xs.size // 4000)
+    ys, xs = ys[::step], xs[::step]
+    x0, y0, x1, y1 = box
+    a = np.stack([np.ones(xs.size), (xs - (x0 + x1) / 2) / max(1, x1 - x0),
+                  (ys - (y0 + y1) / 2) / max(1, y1 - y0)], 1)
+    v = np.log(((lab[ys, xs, 0].astype(np.float64) + 16) / 116) ** 3 + 0.01)
+    coef = np.linalg.lstsq(a, v, rcond=None)[0]
+    fit = 1.0 - float(((a @ coef - v) ** 2).mean()) / max(float(v.var()), 1e-9)
+    return coef[1:], fit
+
+
 def _shouldered(clipped: np.ndarray, y: np.ndarray, bright: bool) -> np.ndarray:
     """Clipped areas whose 2 px ring is also near the clip level: exposure clipping cuts a
     tonal roll-off, a drawn white label or a headline stroke has a hard edge instead."""

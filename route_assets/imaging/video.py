@@ -16,6 +16,7 @@ import av
 import cv2
 import numpy as np
 
+from route_assets.imaging import mp4_meta
 from route_assets.imaging.flaws import Box
 from route_assets.imaging.resize import blurred_extension
 
@@ -59,6 +60,15 @@ def _fit_still(
     image: np.ndarray, width: int, height: int, focus_box: Box | None
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """The still at exactly width x height, and the focus box in its coordinates."""
+    canvas, focus, _ = fit_still(image, width, height, focus_box)
+    return canvas, focus
+
+
+def fit_still(
+    image: np.ndarray, width: int, height: int, focus_box: Box | None
+) -> tuple[np.ndarray, tuple[float, float, float, float], np.ndarray]:
+    """The still at exactly width x height, the focus box in its coordinates, and the 2x3
+    affine map from still pixels to canvas pixels (to fit a mask the same way)."""
     ih, iw = image.shape[:2]
     # No focus given: allow a cover-crop that loses at most 10% of the still on each side.
     fx0, fy0, fx1, fy1 = focus_box or (0.1 * iw, 0.1 * ih, 0.9 * iw, 0.9 * ih)
@@ -72,9 +82,11 @@ def _fit_still(
     if x0 <= fx0 and fx1 <= x0 + cw and y0 <= fy0 and fy1 <= y0 + ch:
         canvas = _resize(image[y0 : y0 + ch, x0 : x0 + cw], width, height)
         sx, sy = width / cw, height / ch
-        return canvas, ((fx0 - x0) * sx, (fy0 - y0) * sy, (fx1 - x0) * sx, (fy1 - y0) * sy)
+        m = np.array([[sx, 0.0, -x0 * sx], [0.0, sy, -y0 * sy]])
+        return canvas, ((fx0 - x0) * sx, (fy0 - y0) * sy, (fx1 - x0) * sx, (fy1 - y0) * sy), m
     canvas, fit, ox, oy = _blur_extend(image, width, height)
-    return canvas, (ox + fx0 * fit, oy + fy0 * fit, ox + fx1 * fit, oy + fy1 * fit)
+    m = np.array([[fit, 0.0, ox], [0.0, fit, oy]])
+    return canvas, (ox + fx0 * fit, oy + fy0 * fit, ox + fx1 * fit, oy + fy1 * fit), m
 
 
 def _centre(lo: float, hi: float, half_view: float, extent: float, want: float) -> float:
@@ -178,8 +190,10 @@ def encode_h264(
     fps: int,
     crf: int = 23,
     preset: str = "veryfast",
+    maxrate_kbps: int | None = None,
 ) -> bytes:
-    """MP4 (H.264 High, yuv420p, moov atom first for streaming) of the frames, in memory."""
+    """MP4 (H.264 High, yuv420p, moov atom first for streaming) of the frames, in memory.
+    `maxrate_kbps` caps the bitrate (VBV) on top of the constant-quality target."""
     if width % 2 or height % 2 or width <= 0 or height <= 0:
         raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
     if fps <= 0:
@@ -198,6 +212,8 @@ def encode_h264(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, fps)
         stream.options = {"crf": str(crf), "preset": preset}
+        if maxrate_kbps:
+            stream.options |= {"maxrate": f"{maxrate_kbps}k", "bufsize": f"{2 * maxrate_kbps}k"}
         for frame in frames:
             if frame.shape != (height, width, 3) or frame.dtype != np.uint8:
                 raise ValueError(
@@ -238,27 +254,100 @@ def probe_video(data: bytes) -> VideoInfo:
         )
 
 
-def rendition(data: bytes, *, width: int, height: int, fps: int, max_seconds: float) -> bytes:
-    """Re-encode a provider's clip for a placement: exact size (cover-fit, or blurred extension
-    when the aspect differs too much), the placement's frame rate (frames picked by time) and at
-    most `max_seconds`."""
+@dataclass(frozen=True)
+class ClipLimits:
+    """What one placement takes: exact size, frame rate, duration range (and the length we
+    aim for inside it), byte cap and bitrate floor/ceiling."""
 
-    def frames() -> Iterator[np.ndarray]:
-        with av.open(io.BytesIO(data), mode="r") as container:
-            stream = container.streams.video[0]
-            step = 1 / float(stream.average_rate or 24)
-            limit = round(max_seconds * fps)
-            emitted, last, end = 0, None, 0.0
-            for frame in container.decode(stream):
-                if frame.time is None:
-                    continue
-                last, end = (
-                    _fit_still(frame.to_ndarray(format="rgb24"), width, height, None)[0],
-                    frame.time + step,
-                )
-                # Emit every output frame whose timestamp this source frame covers.
-                while emitted / fps < end - 1e-6 and emitted < limit:
-                    yield last
-                    emitted += 1
+    width: int
+    height: int
+    fps: int
+    seconds: float
+    min_seconds: float
+    max_seconds: float
+    max_bytes: int
+    min_kbps: float = 0.0
+    max_kbps: float = 0.0  # 0: no ceiling beyond the byte cap
 
-    return encode_h264(frames(), width=width, height=height, fps=fps)
+
+def _source_frames(data: bytes) -> Iterator[tuple[float, np.ndarray]]:
+    with av.open(io.BytesIO(data), mode="r") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            if frame.time is not None:
+                yield frame.time, frame.to_ndarray(format="rgb24")
+
+
+def retimed_frames(
+    data: bytes, limits: ClipLimits, focus_box: Box | None = None
+) -> Iterator[np.ndarray]:
+    """The clip at the placement's size and frame rate (frames picked by time), cut to the
+    length the placement wants; a clip shorter than the placement's minimum is extended by
+    playing its end backwards (a ping-pong: no jump, since the move ends at rest)."""
+    info = probe_video(data)
+    source_s = info.seconds
+    length = min(limits.seconds, limits.max_seconds, source_s)
+    length = max(length, limits.min_seconds)
+    total = max(1, round(length * limits.fps))
+    forward = min(total, round(source_s * limits.fps))
+    spare = total - forward  # frames to add after the forward pass
+    step = 1 / info.fps if info.fps else 1 / 24
+    kept: list[np.ndarray] = []
+    emitted = 0
+    for time, rgb in _source_frames(data):
+        fitted = _fit_still(rgb, limits.width, limits.height, focus_box)[0]
+        while emitted < forward and emitted / limits.fps < time + step - 1e-6:
+            yield fitted
+            emitted += 1
+            if spare:
+                kept = (kept + [fitted])[-(spare + 1) :]
+        if emitted >= forward:
+            break
+    if not kept and spare:
+        raise ValueError("the clip has no frames to extend")
+    # Ping-pong: walk back through the kept tail (without repeating the turning frame).
+    back = kept[-2::-1] or kept
+    for i in range(spare):
+        yield back[i % len(back)]
+
+
+def encode_rendition(
+    data: bytes, limits: ClipLimits, focus_box: Box | None = None, *, xmp: bytes
+) -> bytes:
+    """The placement's rendition: retimed, encoded at constant quality, then re-encoded with a
+    lower quality or a bitrate cap while it misses the bitrate floor or the byte cap; the XMP
+    packet (AI disclosure) is attached to the result."""
+    crf, maxrate = 23, int(limits.max_kbps) or None
+    for _ in range(5):
+        data_out = encode_h264(retimed_frames(data, limits, focus_box), width=limits.width,
+                               height=limits.height, fps=limits.fps, crf=crf,
+                               maxrate_kbps=maxrate)
+        seconds = probe_seconds(data_out, limits.fps)
+        kbps = len(data_out) * 8 / 1000 / seconds
+        if len(data_out) > limits.max_bytes:
+            # Scale the rate by the overshoot (10% headroom: VBV lets the first frames burst),
+            # and give up a little quality so the cap holds on every frame.
+            maxrate = int(0.9 * kbps * limits.max_bytes / len(data_out))
+            crf = min(40, crf + 4)
+            if maxrate < 50:
+                raise ValueError(f"{limits.max_bytes} bytes is too small for {seconds:g} s")
+            continue
+        if kbps < limits.min_kbps and crf > 10:
+            crf = max(10, crf - 6)  # too little data for the platform: spend more on quality
+            continue
+        return mp4_meta.with_xmp(data_out, xmp)
+    raise ValueError(f"no encoding of the clip meets {limits} (last: {len(data_out)} bytes)")
+
+
+def probe_seconds(data: bytes, fps: int) -> float:
+    """Duration from the stream's packet count, without decoding."""
+    with av.open(io.BytesIO(data), mode="r") as container:
+        count = sum(1 for p in container.demux(container.streams.video[0]) if p.size)
+    return max(count, 1) / fps
+
+
+def first_frame(data: bytes) -> np.ndarray:
+    for _, rgb in _source_frames(data):
+        return rgb
+    raise ValueError("the clip has no frames")

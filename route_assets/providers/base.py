@@ -42,6 +42,7 @@ class VideoRequest:
     fps: int
     seed: int
     focus_box: tuple[int, int, int, int] | None  # in keyframe pixels
+    subject_mask_png: bytes | None = None  # the local engine's parallax layers; hosted: unused
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ def image_body(request: ImageRequest) -> dict[str, Any]:
 
 
 def edit_body(request: EditRequest) -> dict[str, Any]:
+    if "fill" in request.endpoint and request.mask_png:
+        # FLUX.1 Fill [pro]: base64 image and mask (white = repaint), same size.
+        return {"prompt": request.instruction, "image": b64(request.image_png),
+                "mask": b64(request.mask_png), "seed": request.seed, "output_format": "png",
+                "safety_tolerance": 2}
     if "kontext" not in request.endpoint:
         raise ProviderRejected(f"no BFL edit shape for {request.endpoint!r}", provider="bfl",
                                model=request.model)

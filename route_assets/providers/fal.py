@@ -39,8 +39,7 @@ from route_assets.providers.shapes import (
     ensure,
     first,
     nearest_ratio,
-    snap_duration,
-    video_ratio,
+    video_shape,
 )
 
 # Seedream refuses small canvases: v4 below 921,600 px, v4.5 below 2560x1440 (§7.1).
@@ -83,10 +82,33 @@ def image_call(request: ImageRequest) -> tuple[str, dict[str, Any]]:
                            model=request.model)
 
 
+def _factor(request: EditRequest) -> float:
+    """Upscale factor from the input PNG's width (IHDR) to the requested width, 1-4."""
+    width = int.from_bytes(request.image_png[16:20], "big") or request.width
+    return round(min(4.0, max(1.0, request.width / width)), 3)
+
+
 def edit_call(request: EditRequest) -> tuple[str, dict[str, Any]]:
-    """fal's editors take an instruction and the image; the mask is applied by the caller, which
-    composites the result back through it."""
+    """fal's editors: instruction editors take the image, fill/erase also the mask; the caller
+    composites every result back through its mask either way."""
     endpoint, image = request.endpoint.rstrip("/"), data_uri(request.image_png)
+    mask = data_uri(request.mask_png) if request.mask_png else None
+    if endpoint.endswith(("/v1/fill", "/v1/erase")):
+        if mask is None:
+            raise ProviderRejected(f"{endpoint} needs a mask", provider="fal",
+                                   model=request.model)
+        body: dict[str, Any] = {"image_url": image, "mask_url": mask, "output_format": "png"}
+        if endpoint.endswith("/fill"):  # erase takes no prompt: white is removed (§7.2)
+            body.update(prompt=request.instruction, seed=request.seed, num_images=1,
+                        safety_tolerance="2")
+        return endpoint, body
+    if "bria/background/replace" in endpoint:
+        return endpoint, {"image_url": image, "prompt": request.instruction,
+                          "seed": request.seed, "num_images": 1}
+    if "clarity-upscaler" in endpoint:
+        return endpoint, {"image_url": image, "upscale_factor": _factor(request),
+                          "prompt": request.instruction, "creativity": 0.35,
+                          "seed": request.seed}
     if "kontext" in endpoint:
         return endpoint, {"prompt": request.instruction, "image_url": image,
                           "seed": request.seed, "num_images": 1, "output_format": "png",
@@ -104,30 +126,29 @@ def edit_call(request: EditRequest) -> tuple[str, dict[str, Any]]:
 
 
 def video_call(request: VideoRequest) -> tuple[str, dict[str, Any], float]:
-    """Endpoint, body and the duration that will be billed (snapped to what the model takes)."""
-    endpoint, image = request.endpoint, data_uri(request.keyframe_png)
+    """Endpoint, body and the duration that will be billed (snapped to what the model takes,
+    shapes.VIDEO_SHAPES)."""
+    endpoint = request.endpoint
+    shape = video_shape("fal", endpoint)
+    if shape is None:
+        raise ProviderRejected(f"no fal video shape for endpoint {endpoint!r}", provider="fal",
+                               model=request.model)
+    duration, seconds = shape.duration(request.seconds)
+    body: dict[str, Any] = {"prompt": request.prompt,
+                            shape.image_field: data_uri(request.keyframe_png),
+                            "duration": duration}
+    if (ratio := shape.ratio(request.width, request.height)) is not None:
+        body["aspect_ratio"] = ratio
+    if shape.resolution is not None:
+        body["resolution"] = shape.resolution
     if "kling-video" in endpoint:
-        seconds = snap_duration(request.seconds, (5, 10))
-        return endpoint, {"prompt": request.prompt, "image_url": image,
-                          "duration": str(int(seconds)), "negative_prompt": KLING_NEGATIVE,
-                          "cfg_scale": 0.5}, seconds
-    if "veo3" in endpoint:
-        seconds = snap_duration(request.seconds, (4, 6, 8))
+        body |= {"negative_prompt": KLING_NEGATIVE, "cfg_scale": 0.5}
+    elif "veo3" in endpoint:
         # Audio off: the catalog prices the silent rate, and ads are cut with their own sound.
-        return endpoint, {"prompt": request.prompt, "image_url": image,
-                          "duration": f"{int(seconds)}s", "resolution": "720p",
-                          "aspect_ratio": video_ratio(request.width, request.height),
-                          "generate_audio": False, "seed": request.seed}, seconds
-    if "seedance" in endpoint:
-        seconds = snap_duration(request.seconds, (5, 10))
-        return endpoint, {"prompt": request.prompt, "image_url": image,
-                          "duration": str(int(seconds)),
-                          "resolution": "1080p" if "/pro/" in endpoint else "720p",
-                          "aspect_ratio": video_ratio(request.width, request.height),
-                          "seed": request.seed, "camera_fixed": False,
-                          "enable_safety_checker": True}, seconds
-    raise ProviderRejected(f"no fal video shape for endpoint {endpoint!r}", provider="fal",
-                           model=request.model)
+        body |= {"generate_audio": False, "seed": request.seed}
+    else:  # Seedance
+        body |= {"seed": request.seed, "camera_fixed": False, "enable_safety_checker": True}
+    return endpoint, body, seconds
 
 
 class FalProvider(HostedProvider, ImageGenerator, ImageEditor, VideoGenerator):

@@ -44,8 +44,7 @@ from route_assets.providers.shapes import (
     dig,
     ensure,
     nearest_ratio,
-    snap_duration,
-    video_ratio,
+    video_shape,
 )
 
 IMAGE_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
@@ -78,13 +77,17 @@ def content_body(request: ImageRequest | EditRequest) -> dict[str, Any]:
 
 def video_body(request: VideoRequest) -> tuple[dict[str, Any], float]:
     """Body and billed seconds. Seed and audio are Vertex-only, so neither is sent (§4.2)."""
-    seconds = snap_duration(request.seconds, (4, 6, 8))
+    shape = video_shape("gemini", request.endpoint)
+    if shape is None:
+        raise ProviderRejected(f"no Gemini video shape for {request.endpoint!r}",
+                               provider="gemini", model=request.model)
+    _, seconds = shape.duration(request.seconds)
     return {"instances": [{"prompt": request.prompt,
-                           "image": {"bytesBase64Encoded": b64(request.keyframe_png),
-                                     "mimeType": "image/png"}}],
+                           shape.image_field: {"bytesBase64Encoded": b64(request.keyframe_png),
+                                               "mimeType": "image/png"}}],
             "parameters": {"sampleCount": 1, "durationSeconds": int(seconds),
-                           "aspectRatio": video_ratio(request.width, request.height),
-                           "resolution": "720p"}}, seconds
+                           "aspectRatio": shape.ratio(request.width, request.height),
+                           "resolution": shape.resolution}}, seconds
 
 
 class GeminiProvider(HostedProvider, ImageGenerator, ImageEditor, VideoGenerator):

@@ -62,6 +62,8 @@ def image_input(request: ImageRequest) -> dict[str, Any]:
 def edit_input(request: EditRequest) -> dict[str, Any]:
     """Instruction editors: the mask stays with the caller, which composites through it."""
     endpoint, image = request.endpoint, data_uri(request.image_png)
+    if "upscale" in endpoint:  # recraft crisp upscale: the image alone
+        return {"image": image}
     if "kontext" in endpoint:
         # safety_tolerance is capped at 2 when an input image is given (§2.4).
         return {"prompt": request.instruction, "input_image": image,

@@ -4,6 +4,7 @@ media) and read fields out of its JSON answers. No I/O."""
 import base64
 import math
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from route_assets.providers.errors import MalformedResponse
@@ -27,6 +28,45 @@ def nearest_ratio(width: int, height: int, choices: Sequence[str] = COMMON_RATIO
 def video_ratio(width: int, height: int) -> str:
     """Video models offer portrait or landscape only."""
     return "9:16" if height > width else "16:9"
+
+
+@dataclass(frozen=True)
+class VideoShape:
+    """What one image-to-video API takes (provider-apis.md §1, §4.2, §7.3): the durations it
+    accepts and how it spells them, its aspect ratios (empty: it follows the first frame), the
+    resolution we ask for and the field that carries the first frame."""
+
+    durations: tuple[float, ...]
+    duration_suffix: str  # fal Veo wants "8s", Kling and Seedance "5"
+    ratios: tuple[str, ...]
+    resolution: str | None
+    image_field: str
+
+    def duration(self, seconds: float) -> tuple[str, float]:
+        """The duration field's value and the seconds it buys (what will be billed)."""
+        snapped = snap_duration(seconds, self.durations)
+        return f"{int(snapped)}{self.duration_suffix}", snapped
+
+    def ratio(self, width: int, height: int) -> str | None:
+        return nearest_ratio(width, height, self.ratios) if self.ratios else None
+
+
+_SEEDANCE_S = tuple(float(s) for s in range(2, 13))
+# Keyed by (provider, a substring of the endpoint that names the model family); first match wins.
+VIDEO_SHAPES: dict[tuple[str, str], VideoShape] = {
+    ("fal", "kling-video"): VideoShape((5, 10), "", (), None, "image_url"),
+    ("fal", "veo3"): VideoShape((4, 6, 8), "s", ("16:9", "9:16"), "720p", "image_url"),
+    ("fal", "seedance/v1/pro"): VideoShape(_SEEDANCE_S, "", ("21:9", "16:9", "4:3", "1:1", "3:4",
+                                                           "9:16"), "1080p", "image_url"),
+    ("fal", "seedance"): VideoShape(_SEEDANCE_S, "", ("21:9", "16:9", "4:3", "1:1", "3:4",
+                                                     "9:16"), "720p", "image_url"),
+    ("gemini", "veo-"): VideoShape((4, 6, 8), "", ("16:9", "9:16"), "720p", "image"),
+}
+
+
+def video_shape(provider: str, endpoint: str) -> VideoShape | None:
+    return next((shape for (p, hint), shape in VIDEO_SHAPES.items()
+                 if p == provider and hint in endpoint), None)
 
 
 def snap_duration(seconds: float, allowed: Sequence[float]) -> float:

@@ -57,12 +57,12 @@ def test_latency_walks_the_queue_states(emu: Emulator, http: httpx.Client) -> No
 
 
 def test_video_from_a_data_uri_keyframe(emu: Emulator, http: httpx.Client) -> None:
-    job = submit(http, emu, KLING, image_url=data_uri(png()), duration="2", seed=5).json()
+    job = submit(http, emu, KLING, image_url=data_uri(png()), duration="5", seed=5).json()
     assert job["status_url"].startswith(f"{emu.root}/fal/fal-ai/kling-video/requests/")
     output = http.get(job["response_url"], headers=fal_auth(emu)).json()
     assert output["seed"] == 5 and output["video"]["content_type"] == "video/mp4"
     info = probe_video(http.get(output["video"]["url"]).content)
-    assert (info.codec, info.width, info.height, info.seconds) == ("h264", 360, 640, 2.0)
+    assert (info.codec, info.width, info.height, info.seconds) == ("h264", 360, 640, 5.0)
     missing = submit(http, emu, KLING)  # image-to-video without an image
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body",
                                                                                  "image_url"]

@@ -80,7 +80,7 @@ def test_google_error_shapes_and_auth(emu: Emulator, http: httpx.Client) -> None
 def veo(http: httpx.Client, emu: Emulator, **params: Any) -> httpx.Response:
     body = {"instances": [{"prompt": PROMPT, "image": {"bytesBase64Encoded": b64(png()),
                                                        "mimeType": "image/png"}}],
-            "parameters": {"durationSeconds": 2, "aspectRatio": "9:16", **params}}
+            "parameters": {"durationSeconds": 4, "aspectRatio": "9:16", **params}}
     return http.post(f"{emu.base_urls()['gemini']}/v1beta/models/{VEO}:predictLongRunning",
                      json=body, headers=gemini_auth(emu))
 
@@ -101,7 +101,7 @@ def test_veo_operation_and_keyed_download(emu: Emulator, http: httpx.Client) -> 
     clip = http.get(uri, headers=gemini_auth(emu), follow_redirects=True)
     info = probe_video(clip.content)
     assert (clip.headers["content-type"], info.width, info.height, info.seconds) == (
-        "video/mp4", 360, 640, 2.0)
+        "video/mp4", 360, 640, 4.0)
 
 
 def test_veo_rai_filtering(emu: Emulator, http: httpx.Client) -> None:

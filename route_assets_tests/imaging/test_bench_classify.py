@@ -11,8 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench.classify import dataset  # noqa: E402
 from route_assets.imaging.flaws import FUNDAMENTAL, FlawKind  # noqa: E402
 
-# One block of 16 holds every recipe once; a few from the evaluation half as well.
-INDICES = [*range(16), 200, 255]
+# One block holds every recipe once; a few from the evaluation half as well.
+INDICES = [*range(len(dataset.BLOCK)), 200, dataset.N_ITEMS - 1]
 
 
 @pytest.fixture(scope="module")

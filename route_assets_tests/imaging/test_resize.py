@@ -6,8 +6,11 @@ from skimage import data
 
 from route_assets.catalog import load_placements
 from route_assets.imaging import codecs
+from route_assets.imaging.framing import find_faces, keep_for
 from route_assets.imaging.resize import (
+    Keep,
     Zone,
+    clear_area,
     fit_to_placement,
     overlap_fraction,
     plan_crop,
@@ -20,44 +23,84 @@ RATIOS = [(1080, 1920), (1080, 1350), (1080, 1080), (1920, 1080), (1200, 628)]
 
 @pytest.mark.parametrize(("width", "height"), RATIOS)
 def test_exact_size_and_face_kept(width, height):
-    fitted = fit_to_placement(data.astronaut(), width=width, height=height, keep=ASTRONAUT_FACE)
+    keep = Keep(boxes=(ASTRONAUT_FACE,))
+    fitted = fit_to_placement(data.astronaut(), width=width, height=height, keep=keep)
     assert fitted.image.shape == (height, width, 3)
     assert fitted.retained == 1.0
-    if not fitted.extended:
-        assert overlap_fraction(ASTRONAUT_FACE, fitted.crop_box) == 1.0
+    assert overlap_fraction(ASTRONAUT_FACE, fitted.window) == 1.0
 
 
 def test_crop_follows_an_off_centre_subject():
-    image = data.astronaut()
-    box, extended = plan_crop(512, 512, width=1080, height=1920, keep=(380, 100, 500, 300))
-    assert not extended
-    assert box[2] == 512  # slid to the right edge to keep the subject
-    center = plan_crop(512, 512, width=1080, height=1920, keep=None)[0]
-    assert overlap_fraction((380, 100, 500, 300), center) < 0.5
-    assert image.shape[1] == 512
+    subject = (380, 100, 500, 300)
+    plan = plan_crop(512, 512, width=1080, height=1920, keep=Keep(boxes=(subject,)))
+    assert not plan.outpainted
+    assert plan.crop_box[2] == 512  # slid to the right edge to keep the subject
+    centre = plan_crop(512, 512, width=1080, height=1920).window
+    assert overlap_fraction(subject, centre) < 0.5
 
 
-def test_extends_instead_of_cutting_a_subject_too_wide_for_the_ratio():
+def test_outpaints_instead_of_cutting_a_subject_too_wide_for_the_ratio():
     image = data.coffee()  # 400x600
     wide = (40, 60, 560, 360)
-    fitted = fit_to_placement(image, width=1080, height=1920, keep=wide)
+    fitted = fit_to_placement(image, width=1080, height=1920, keep=Keep(boxes=(wide,)))
     assert fitted.extended and fitted.image.shape == (1920, 1080, 3)
-    # The whole photograph is visible, centred, over a blurred background.
-    middle = fitted.image[960 - 300:960 + 300, 20:1060]
-    assert middle.std() > fitted.image[:200].std()
+    assert overlap_fraction(wide, fitted.window) == 1.0 and 0.2 < fitted.outpainted_share < 0.8
+    # The master's own pixels are in the frame unchanged but for scaling; the border is blur.
+    x0, y0, x1, y1 = fitted.window
+    scale = 1080 / (x1 - x0)
+    top = int(round(-y0 * scale))
+    assert fitted.image[:top - 80].std() < fitted.image[top + 40: top + 400].std()
+    # Forbidden to outpaint, the planner keeps as much of the subject as one crop can.
+    cropped = fit_to_placement(image, width=1080, height=1920, keep=Keep(boxes=(wide,)),
+                               outpaint=False)
+    assert not cropped.extended and 0.3 < cropped.retained < 1.0
 
 
 def test_overlay_zones_push_the_subject_into_the_clear_area():
     zone = Zone(top=0.078, bottom=0.229, right=0.139)
-    box, extended = plan_crop(1024, 1024, width=1080, height=1920, keep=(300, 300, 420, 500),
-                              zone=zone)
-    assert not extended
-    crop_w = box[2] - box[0]
-    assert 420 <= box[2] - zone.right * crop_w  # subject left of the right-hand button rail
-    # A subject low in a square frame cannot leave a 9:16 caption zone by cropping: extend.
-    _, low = plan_crop(1024, 1024, width=1080, height=1920, keep=(300, 800, 500, 1000),
-                       zone=zone)
-    assert low
+    subject = (300, 300, 420, 500)
+    plan = plan_crop(1024, 1024, width=1080, height=1920, keep=Keep(boxes=(subject,)),
+                     zone=zone)
+    assert not plan.outpainted
+    assert overlap_fraction(subject, clear_area(plan.window, zone)) == 1.0
+    # A subject low in a square frame cannot leave a 9:16 caption zone by cropping: the window
+    # slides past the master's bottom edge, and the caption covers outpainted border.
+    low = (300, 800, 500, 1000)
+    plan = plan_crop(1024, 1024, width=1080, height=1920, keep=Keep(boxes=(low,)), zone=zone)
+    assert plan.outpainted and plan.window[3] > 1024
+    assert overlap_fraction(low, clear_area(plan.window, zone)) == 1.0
+
+
+def test_headline_and_logo_stay_clear_of_overlays_with_the_subject():
+    zone = Zone(top=0.14, bottom=0.20)  # Stories/Reels
+    logo, subject, headline = (40, 20, 200, 90), (380, 200, 640, 700), (150, 800, 870, 960)
+    keep = Keep(boxes=(logo, subject, headline))
+    fitted = fit_to_placement(np.zeros((1024, 1024, 3), np.uint8), width=1080, height=1920,
+                              keep=keep, zone=zone)
+    clear = clear_area(fitted.window, zone)
+    assert all(overlap_fraction(b, clear) == 1.0 for b in (logo, subject, headline))
+
+
+def test_saliency_steers_the_window_where_the_boxes_leave_it_free():
+    saliency = np.zeros((64, 64), np.float32)
+    saliency[20:40, 50:60] = 1.0  # something interesting on the right
+    plan = plan_crop(1024, 1024, width=1080, height=1920, keep=Keep(saliency=saliency))
+    assert plan.window[2] > 950
+    saliency = np.fliplr(saliency).copy()
+    assert plan_crop(1024, 1024, width=1080, height=1920,
+                     keep=Keep(saliency=saliency)).window[0] < 74
+
+
+def test_faces_found_on_real_photographs():
+    astronaut = find_faces(data.astronaut())
+    head = (150, 14, 302, 172)  # bench/crop/annotations.yaml
+    assert len(astronaut) == 1 and overlap_fraction(head, astronaut[0]) > 0.9
+    camera = np.repeat(data.camera()[..., None], 3, axis=2)  # a face in profile
+    heads = find_faces(camera)
+    assert any(overlap_fraction((154, 63, 272, 197), h) > 0.5 for h in heads)
+    assert find_faces(data.coffee()) == []
+    keep = keep_for(data.astronaut())
+    assert keep.box is not None and keep.saliency is not None
 
 
 def test_text_band_found_on_a_rendered_headline():
@@ -74,17 +117,17 @@ def test_text_band_found_on_a_rendered_headline():
 @pytest.mark.parametrize("placement", load_placements().placements, ids=lambda p: p.id)
 def test_every_placement_encodes_under_its_cap_with_disclosure(placement):
     fitted = fit_to_placement(data.astronaut(), width=placement.width, height=placement.height,
-                              keep=ASTRONAUT_FACE)
+                              keep=Keep(boxes=(ASTRONAUT_FACE,)))
     blob, quality = codecs.encode_for_placement(fitted.image, fmt=placement.format,
                                                 max_bytes=placement.max_bytes,
                                                 source_type=codecs.GENERATED)
     assert len(blob) <= placement.max_bytes
     assert codecs.decode(blob).shape == (placement.height, placement.width, 3)
-    assert b"trainedAlgorithmicMedia" in blob
+    assert codecs.read_disclosure(blob) == codecs.GENERATED
 
 
 def test_byte_cap_is_met_by_searching_quality():
-    image = fit_to_placement(data.astronaut(), width=1080, height=1080, keep=None).image
+    image = fit_to_placement(data.astronaut(), width=1080, height=1080).image
     loose, q_loose = codecs.encode_for_placement(image, fmt="jpeg", max_bytes=5_000_000,
                                                  source_type=codecs.GENERATED)
     tight, q_tight = codecs.encode_for_placement(image, fmt="jpeg", max_bytes=len(loose) // 3,

@@ -181,8 +181,9 @@ def test_edit_sends_the_image_inline(endpoint: str, posted: str, image_field: st
      {"duration": "5", "cfg_scale": 0.5}),
     ("fal-ai/veo3.1/fast/image-to-video", 5.0,
      {"duration": "6s", "aspect_ratio": "9:16", "generate_audio": False, "seed": 8}),
-    ("fal-ai/bytedance/seedance/v1/lite/image-to-video", 7.0,
-     {"duration": "10", "resolution": "720p", "seed": 8}),
+    # fal's Seedance takes any whole second from 2 to 12 (provider-apis.md §7.3).
+    ("fal-ai/bytedance/seedance/v1/lite/image-to-video", 6.5,
+     {"duration": "7", "resolution": "720p", "aspect_ratio": "9:16", "seed": 8}),
 ])
 def test_animate_snaps_duration_and_prices_what_is_billed(endpoint: str, seconds: float,
                                                           expected: dict[str, object]) -> None:

@@ -1,0 +1,235 @@
+"""Subject retention of placement crops on hand-annotated real photographs.
+
+    .venv/bin/python bench/crop/run.py [--n N] [--sheet DIR]
+
+Cases come from bench/crop/dataset.py (1024x1024 masters re-framed from the annotated photos in
+bench/crop/annotations.yaml). For each of 9:16, 4:5, 1:1, 16:9 and 1.91:1 (each with the
+overlay zones of a placement of that ratio in route_assets/data/placements.yaml) three methods
+pick the region to show:
+
+- planner: route_assets' own (imaging.framing + imaging.resize), seeing only the master and
+  the subject estimate the pipeline carries in its manifests (imaging.subject.find_subject),
+  never the annotation; it outpaints when no crop can keep what it protects;
+- planner-crop: the same planner forbidden to outpaint (largest crop, best position);
+- centre: the largest centred crop;
+- smartcrop: smartcrop 0.5.0 (smartcrop.py), largest crop of the ratio (min_scale=1).
+
+Subject retention (the definition in market-and-platforms.md §3): the share of crops whose
+annotated subject box lies fully inside the crop window *and* inside the placement's clear
+area (outside its UI overlays). "Fully" means at least 99% of the box area, which forgives one
+pixel of box rounding. `in-frame` is the weaker figure: inside the window, overlays ignored.
+
+Time per placement is wall time on one core (OpenCV and BLAS limited to one thread) for
+analysing the master and producing the placement's pixels at its exact size; the planner's
+analysis (subject, faces, saliency) runs once per master and is shared by its placements, so
+`ms/placement` is a master's analysis plus its five renders, divided by five. `single` is one
+analysis plus one render (an ad set with a single placement).
+"""
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import smartcrop  # noqa: E402
+from PIL import Image  # noqa: E402
+
+cv2.setNumThreads(1)
+
+from bench.crop.dataset import Case, cases, master  # noqa: E402
+from route_assets.catalog import load_placements  # noqa: E402
+from route_assets.imaging.framing import keep_for  # noqa: E402
+from route_assets.imaging.resize import (  # noqa: E402
+    Zone,
+    clear_area,
+    overlap_fraction,
+    plan_crop,
+    render,
+)
+from route_assets.imaging.subject import find_subject  # noqa: E402
+
+# ratio label -> the placement whose size and overlay zones stand for it
+RATIOS = {
+    "9:16": "tiktok-infeed",
+    "4:5": "ig-feed-portrait",
+    "1:1": "ig-feed-square",
+    "16:9": "yt-instream",
+    "1.91:1": "fb-feed-landscape",
+}
+METHODS = ("planner", "planner-crop", "centre", "smartcrop")
+FULLY = 0.99
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: str
+    ratio: str
+    method: str
+    window: tuple[float, float, float, float]
+    in_frame: bool
+    clear: bool
+    outpainted: bool
+    ms: float  # this placement's own work (render, plus the method's analysis if per-crop)
+
+
+def _largest(width: int, height: int, side: int) -> tuple[float, float]:
+    r = width / height
+    return (side * r, float(side)) if r <= 1 else (float(side), side / r)
+
+
+def _centre(width: int, height: int, side: int) -> tuple[float, float, float, float]:
+    w, h = _largest(width, height, side)
+    return ((side - w) / 2, (side - h) / 2, (side + w) / 2, (side + h) / 2)
+
+
+def _smartcrop(image: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
+    top = smartcrop.SmartCrop().crop(Image.fromarray(image), width, height,
+                                     min_scale=1.0)["top_crop"]
+    return (top["x"], top["y"], top["x"] + top["width"], top["y"] + top["height"])
+
+
+def run_case(case: Case) -> tuple[list[Outcome], float]:
+    """Every method on every ratio for one master; returns outcomes and the planner's
+    per-master analysis time (ms)."""
+    image = master(case)
+    side = image.shape[0]
+    t0 = time.perf_counter()
+    subject = find_subject(image)
+    keep = keep_for(image, subject_box=subject.box, subject_mask=subject.mask)
+    analysis_ms = (time.perf_counter() - t0) * 1000
+    out = []
+    for ratio, placement_id in RATIOS.items():
+        spec = load_placements().get(placement_id)
+        zone = Zone(**spec.safe_zone.model_dump())
+        size = {"width": spec.width, "height": spec.height}
+        for method in METHODS:
+            t = time.perf_counter()
+            outpainted = False
+            if method.startswith("planner"):
+                plan = plan_crop(side, side, keep=keep, zone=zone,
+                                 outpaint=method == "planner", **size)
+                window, outpainted = plan.window, plan.outpainted
+            elif method == "centre":
+                window = _centre(spec.width, spec.height, side)
+            else:
+                window = _smartcrop(image, spec.width, spec.height)
+            pixels = render(image, window, **size)
+            ms = (time.perf_counter() - t) * 1000
+            assert pixels.shape == (spec.height, spec.width, 3)
+            out.append(Outcome(
+                case.id, ratio, method, tuple(float(v) for v in window),  # type: ignore[arg-type]
+                overlap_fraction(case.box, window) >= FULLY,
+                overlap_fraction(case.box, clear_area(window, zone)) >= FULLY,
+                outpainted, ms))
+    return out, analysis_ms
+
+
+def _pct(values: list[bool]) -> str:
+    return f"{sum(values) / len(values):.3f}" if values else "n/a"
+
+
+def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[str, float]:
+    """Print the tables; return {f'{method}/{ratio}': retention} for tests."""
+    by = defaultdict(list)
+    for r in results:
+        by[r.method, r.ratio].append(r)
+    print(f"\nsubject retention (box fully inside the crop and clear of the placement's "
+          f"overlays), {n_cases} masters of 1024x1024 per ratio")
+    print(f"{'method':<13}" + "".join(f"{r:>9}" for r in RATIOS) + f"{'all':>9}")
+    figures = {}
+    for method in METHODS:
+        row = []
+        for ratio in RATIOS:
+            value = sum(o.clear for o in by[method, ratio]) / len(by[method, ratio])
+            figures[f"{method}/{ratio}"] = value
+            row.append(f"{value:9.3f}")
+        every = [o.clear for o in results if o.method == method]
+        figures[f"{method}/all"] = sum(every) / len(every)
+        print(f"{method:<13}" + "".join(row) + f"{figures[f'{method}/all']:9.3f}")
+    print("\nin-frame retention (box fully inside the crop, overlays ignored)")
+    for method in METHODS:
+        cells = "".join(f"{_pct([o.in_frame for o in by[method, r]]):>9}" for r in RATIOS)
+        every = _pct([o.in_frame for o in results if o.method == method])
+        print(f"{method:<13}" + cells + f"{every:>9}")
+    print("\nplanner: share of placements outpainted (window reaches past the master)")
+    print(f"{'planner':<13}" + "".join(f"{_pct([o.outpainted for o in by['planner', r]]):>9}"
+                                      for r in RATIOS))
+    print("\ntime per placement, one core (ms): median [p90]")
+    per_master = defaultdict(float)
+    for r in results:
+        if r.method == "planner":
+            per_master[r.case] += r.ms
+    amortised = [(analysis[i] + per_master[c]) / len(RATIOS)
+                 for i, c in enumerate(dict.fromkeys(r.case for r in results))]
+    planner_render = [r.ms for r in results if r.method == "planner"]
+    single = [a + statistics.median(planner_render) for a in analysis]
+
+    def q(xs: list[float]) -> str:
+        xs = sorted(xs)
+        return f"{statistics.median(xs):7.1f} [{xs[int(0.9 * (len(xs) - 1))]:7.1f}]"
+
+    print(f"  planner      analysis per master {q(analysis)}; plan+render {q(planner_render)}")
+    print(f"  planner      ms/placement (5 placements per master) {q(amortised)}; "
+          f"single placement {q(single)}")
+    for method in ("centre", "smartcrop"):
+        print(f"  {method:<12} ms/placement {q([r.ms for r in results if r.method == method])}")
+    figures["planner/median_ms"] = statistics.median(amortised)
+    return figures
+
+
+def sheet(results: list[Outcome], all_cases: list[Case], folder: Path) -> None:
+    """One image per master: annotation (green), planner (red), centre (blue), smartcrop
+    (yellow) windows of the 9:16 and 16:9 crops, to check annotations and failures by eye."""
+    folder.mkdir(parents=True, exist_ok=True)
+    colours = {"planner": (255, 0, 0), "centre": (0, 90, 255), "smartcrop": (255, 220, 0)}
+    for case in all_cases:
+        image = master(case).copy()
+        cv2.rectangle(image, case.box[:2], case.box[2:], (0, 255, 0), 6)
+        for r in results:
+            if r.case == case.id and r.ratio in ("9:16", "16:9") and r.method in colours:
+                x0, y0, x1, y1 = (int(round(v)) for v in r.window)
+                cv2.rectangle(image, (x0, y0), (x1, y1), colours[r.method], 3)
+        small = cv2.resize(image, (384, 384), interpolation=cv2.INTER_AREA)
+        Image.fromarray(small).save(folder / f"{case.id}.png")
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=0, help="only the first N masters")
+    parser.add_argument("--sheet", type=Path, help="write annotated contact images here")
+    args = parser.parse_args(argv)
+    all_cases = cases()[: args.n or None]
+    results: list[Outcome] = []
+    analysis: list[float] = []
+    run_case(all_cases[0])  # warm-up: cascades, saliency and smartcrop load lazily
+    for case in all_cases:
+        outcomes, ms = run_case(case)
+        results += outcomes
+        analysis.append(ms)
+    figures = report(results, analysis, len(all_cases))
+    misses: dict[str, int] = defaultdict(int)
+    for r in results:
+        if r.method == "planner" and not r.clear:
+            misses[r.case.split("@")[0]] += 1
+    if misses:
+        print("\nplanner misses (placements) per subject:",
+              ", ".join(f"{k} {v}" for k, v in sorted(misses.items())))
+    if args.sheet:
+        sheet(results, all_cases, args.sheet)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""What a placement crop must keep: faces (Haar cascades), the subject, the headline and the
+logo as hard boxes, and a saliency map to steer the crop where they leave it free.
+
+Faces are searched on a small grey copy (a face below ~1/20 of the frame is not what a crop
+has to save) with OpenCV's bundled frontal and profile cascades, and grown from the cascade's
+eyes-to-mouth square to the whole head.
+"""
+
+from collections.abc import Sequence
+from functools import cache
+
+import cv2
+import numpy as np
+
+from route_assets.imaging.flaws import Box
+from route_assets.imaging.resize import Keep, overlap_fraction
+
+FACE_SIDE = 384  # long side of the face-search image
+MIN_FACE = 1 / 20  # smallest face searched, share of the long side
+SALIENCY_SIDE = 128
+# A subject box covering more than this share of the frame says "the whole picture" (no
+# subject found): binding the crop to it would outpaint every placement, so it steers through
+# saliency instead. Anything smaller binds: outpainting beats cutting a subject.
+MAX_HARD_SUBJECT = 0.85
+SUBJECT_PAD = 0.08  # growth of the subject box per side: mask edges fall short of soft rims
+HEAD = (0.25, 0.5, 0.25, 0.2)  # growth of a face square to the head: left, top, right, bottom
+
+
+@cache
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = cv2.data.haarcascades + name  # type: ignore[attr-defined]
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise RuntimeError(f"OpenCV cascade {path} did not load; install opencv-contrib-python-"
+                           "headless 4.x, whose wheel ships the Haar cascades")
+    return cascade
+
+
+def _nms(boxes: list[Box]) -> list[Box]:
+    """Drop boxes mostly inside a bigger one (frontal and profile cascades find the same face)."""
+    kept: list[Box] = []
+    for b in sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+        if all(overlap_fraction(b, k) < 0.5 for k in kept):
+            kept.append(b)
+    return kept
+
+
+def find_faces(image: np.ndarray) -> list[Box]:
+    """Head boxes (master pixels) of frontal and profile faces."""
+    h, w = image.shape[:2]
+    scale = min(1.0, FACE_SIDE / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
+    gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
+    side = max(20, int(MIN_FACE * max(gray.shape)))
+    sw = gray.shape[1]
+    found: list[Box] = []
+    for name, mirror in (("haarcascade_frontalface_default.xml", False),
+                         ("haarcascade_profileface.xml", False),
+                         ("haarcascade_profileface.xml", True)):  # the cascade sees one side
+        src = np.ascontiguousarray(gray[:, ::-1]) if mirror else gray
+        for x, y, a, b in _cascade(name).detectMultiScale(src, 1.1, 5, minSize=(side, side)):
+            x = sw - x - a if mirror else x
+            found.append((int(x), int(y), int(x + a), int(y + b)))
+    heads = []
+    for x0, y0, x1, y1 in _nms(found):
+        s = (x1 - x0) / scale
+        cx0, cy0, cx1, cy1 = x0 / scale, y0 / scale, x1 / scale, y1 / scale
+        heads.append((max(0, int(cx0 - HEAD[0] * s)), max(0, int(cy0 - HEAD[1] * s)),
+                      min(w, int(cx1 + HEAD[2] * s)), min(h, int(cy1 + HEAD[3] * s))))
+    return heads
+
+
+def saliency_map(image: np.ndarray, subject_mask: np.ndarray | None = None) -> np.ndarray:
+    """A SALIENCY_SIDE-square map: OpenCV fine-grained saliency, plus the subject mask when
+    one is known (a known subject outweighs anything the saliency detector likes)."""
+    small = cv2.resize(image, (SALIENCY_SIDE, SALIENCY_SIDE), interpolation=cv2.INTER_AREA)
+    detector = cv2.saliency.StaticSaliencyFineGrained_create()  # type: ignore[attr-defined]
+    ok, sal = detector.computeSaliency(small)
+    sal = np.asarray(sal, np.float32) if ok else np.ones((SALIENCY_SIDE,) * 2, np.float32)
+    sal = cv2.GaussianBlur(sal, (0, 0), 2)
+    sal = sal / (float(sal.max()) or 1.0)
+    if subject_mask is not None and subject_mask.any():
+        m = cv2.resize(subject_mask.astype(np.float32), (SALIENCY_SIDE, SALIENCY_SIDE),
+                       interpolation=cv2.INTER_AREA)
+        sal = sal + 2.0 * m
+    return sal
+
+
+def keep_for(
+    image: np.ndarray,
+    *,
+    subject_box: Box | None = None,
+    subject_mask: np.ndarray | None = None,
+    faces: Sequence[Box] = (),
+    headline: Box | None = None,
+    logo: Box | None = None,
+    detect: bool = True,
+) -> Keep:
+    """Hard boxes and saliency for `plan_crop`. `faces` from an earlier stage are used as
+    given; with `detect`, the frame is searched for faces as well."""
+    h, w = image.shape[:2]
+    boxes = list(faces) + (find_faces(image) if detect else [])
+    if subject_box is not None:
+        area = (subject_box[2] - subject_box[0]) * (subject_box[3] - subject_box[1])
+        if area <= MAX_HARD_SUBJECT * w * h:
+            x0, y0, x1, y1 = subject_box
+            px, py = SUBJECT_PAD * (x1 - x0), SUBJECT_PAD * (y1 - y0)
+            boxes.append((max(0, int(x0 - px)), max(0, int(y0 - py)),
+                          min(w, int(x1 + px)), min(h, int(y1 + py))))
+    boxes += [b for b in (headline, logo) if b is not None]
+    return Keep(boxes=tuple(boxes), saliency=saliency_map(image, subject_mask))

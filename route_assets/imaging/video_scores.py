@@ -1,0 +1,323 @@
+"""How good is a generated clip? Pure measures over decoded frames, one number per failure mode
+image-to-video models show: incoherent frames, flicker, colour pumping, a first frame that does
+not look like the keyframe, a subject that drifts away from where the camera puts it, frozen
+stretches and jittering motion. Thresholds come from policy.yaml (`video.thresholds`).
+
+All measures run on small copies of the frames (ANALYSIS_WIDTH px wide): the failures are
+visible at that size and scoring K clips must stay cheap next to encoding them.
+"""
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import av
+import cv2
+import numpy as np
+from skimage.metrics import structural_similarity
+
+from route_assets.imaging.flaws import Box
+
+ANALYSIS_WIDTH = 192
+_TRACK_SAMPLES = 10  # frames (besides the first) on which the subject is located
+# Which way each measure fails: "max" fails above its limit, "min" below it.
+LIMIT_KIND = {
+    "coherence": "min",
+    "flicker": "max",
+    "pumping": "max",
+    "likeness": "min",
+    "drift": "max",
+    "frozen_s": "max",
+    "jitter": "max",
+    "motion": "min",
+}
+
+
+@dataclass(frozen=True)
+class ClipScores:
+    coherence: float  # 5th percentile of consecutive-frame SSIM (1 = perfectly steady)
+    flicker: float  # largest frame-to-frame luminance jolt the trend does not explain (0-255)
+    pumping: float  # chroma-mean oscillation around its slow trend (std, 0-255)
+    likeness: float  # SSIM of the first frame to the keyframe as the clip frames it
+    drift: float  # subject displacement against the camera's motion, fraction of the diagonal
+    frozen_s: float  # longest run of identical frames inside the clip, seconds
+    jitter: float  # RMS acceleration of the camera path, % of the frame width per frame²
+    motion: float  # mean absolute change from first to last frame (0-255)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+def decode_small(data: bytes, width: int = ANALYSIS_WIDTH) -> tuple[list[np.ndarray], float]:
+    """Every frame of an MP4, downscaled to `width` px (RGB uint8), and the clip's fps."""
+    frames: list[np.ndarray] = []
+    with av.open(io.BytesIO(data), mode="r") as container:
+        if not container.streams.video:
+            raise ValueError("the clip has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or 24
+        for frame in container.decode(stream):
+            h = max(2, round(frame.height * width / frame.width))
+            small = frame.reformat(width=width, height=h, format="rgb24", interpolation="AREA")
+            frames.append(small.to_ndarray())
+    if not frames:
+        raise ValueError("the clip decodes to no frames")
+    return frames, float(rate)
+
+
+def shrink(frames: Iterable[np.ndarray], width: int = ANALYSIS_WIDTH) -> list[np.ndarray]:
+    out = []
+    for f in frames:
+        h = max(2, round(f.shape[0] * width / f.shape[1]))
+        out.append(cv2.resize(f, (width, h), interpolation=cv2.INTER_AREA))
+    return out
+
+
+def _residual_std(series: np.ndarray, degree: int = 3) -> float:
+    """Spread of a per-frame series around a smooth trend (a camera move changes means slowly)."""
+    if len(series) < degree + 3:
+        return 0.0
+    t = np.linspace(-1, 1, len(series))
+    trend = np.polyval(np.polyfit(t, series, degree), t)
+    return float(np.std(series - trend))
+
+
+def _jolt(series: np.ndarray) -> float:
+    """Largest second difference: a frame that breaks away from both neighbours."""
+    if len(series) < 3:
+        return 0.0
+    return float(np.max(np.abs(series[1:-1] - (series[:-2] + series[2:]) / 2)))
+
+
+def _cover(image: np.ndarray, width: int, height: int, box: Box | None) -> np.ndarray:
+    """The keyframe cover-cropped to width x height around `box` (or its centre)."""
+    ih, iw = image.shape[:2]
+    scale = max(width / iw, height / ih)
+    cw, ch = min(iw, round(width / scale)), min(ih, round(height / scale))
+    cx, cy = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2) if box else (iw / 2, ih / 2)
+    x0 = int(min(max(round(cx - cw / 2), 0), iw - cw))
+    y0 = int(min(max(round(cy - ch / 2), 0), ih - ch))
+    return cv2.resize(image[y0 : y0 + ch, x0 : x0 + cw], (width, height),
+                      interpolation=cv2.INTER_AREA)
+
+
+def _contain(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The whole keyframe centred on a blurred copy of itself (the local engine's extension)."""
+    ih, iw = image.shape[:2]
+    fit = min(width / iw, height / ih)
+    fw, fh = max(1, round(iw * fit)), max(1, round(ih * fit))
+    canvas = cv2.GaussianBlur(cv2.resize(image, (width, height)), (0, 0), 6)
+    x0, y0 = (width - fw) // 2, (height - fh) // 2
+    canvas[y0 : y0 + fh, x0 : x0 + fw] = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def _likeness(first: np.ndarray, keyframe: np.ndarray, box: Box | None) -> float:
+    """First frame vs the keyframe, framed the ways a model or our engine frames it."""
+    h, w = first.shape[:2]
+    small_key = cv2.resize(keyframe, (w * 2, round(keyframe.shape[0] * w * 2 / keyframe.shape[1])),
+                           interpolation=cv2.INTER_AREA)
+    k = small_key.shape[1] / keyframe.shape[1]
+    sbox = None if box is None else tuple(int(v * k) for v in box)
+    views = [_cover(small_key, w, h, None), _contain(small_key, w, h)]
+    if sbox is not None:
+        views.append(_cover(small_key, w, h, sbox))  # type: ignore[arg-type]
+    g = _gray(first)
+    return max(structural_similarity(g, _gray(v), data_range=255) for v in views)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
+                region: np.ndarray | None = None, min_inliers: int = 5) -> np.ndarray | None:
+    """A 2x3 similarity transform src -> dst from ORB matches (RANSAC), or None."""
+    kp1, d1 = orb.detectAndCompute(src, region)
+    kp2, d2 = orb.detectAndCompute(dst, None)
+    if d1 is None or d2 is None or len(kp1) < 6 or len(kp2) < 6:
+        return None
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d2)
+    if len(matches) < 6:
+        return None
+    p1 = np.array([kp1[m.queryIdx].pt for m in matches], np.float32)
+    p2 = np.array([kp2[m.trainIdx].pt for m in matches], np.float32)
+    m, inliers = cv2.estimateAffinePartial2D(p1, p2, method=cv2.RANSAC,
+                                             ransacReprojThreshold=2.0)
+    if m is None or inliers is None or int(inliers.sum()) < min_inliers:
+        return None
+    return m
+
+
+def _drift(gray: Sequence[np.ndarray], box: Box | None) -> float:
+    """How far the subject moves away from where the camera's own motion would put it.
+
+    The camera's motion (zoom, pan) is the similarity transform of the background, the subject's
+    is the one of its own features; a good clip keeps them together (a parallax move parts
+    them a little), a drifting one lets the subject slide off. A subject that can no longer be
+    matched at all has lost its likeness: that counts as full drift."""
+    h, w = gray[0].shape
+    x0, y0, x1, y1 = box if box else (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return 0.0
+    inside = np.zeros((h, w), np.uint8)
+    inside[y0:y1, x0:x1] = 255
+    outside = 255 - inside
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=400, edgeThreshold=9, patchSize=9, fastThreshold=8)
+    diag = float(np.hypot(w, h))
+    picks = np.unique(np.linspace(1, len(gray) - 1, _TRACK_SAMPLES).round().astype(int))
+    worst, lost = 0.0, 0
+    for i in picks:
+        subject = _similarity(gray[0], gray[i], orb, inside)
+        if subject is None:
+            lost += 1
+            continue
+        # A plain backdrop (or a subject filling the frame) leaves too few features outside
+        # the subject: then the whole frame's dominant motion stands for the camera's.
+        camera = _similarity(gray[0], gray[i], orb, outside, min_inliers=12)
+        if camera is None:
+            camera = _similarity(gray[0], gray[i], orb)
+        if camera is None:
+            lost += 1
+            continue
+        worst = max(worst, float(np.linalg.norm(subject @ centre - camera @ centre)) / diag)
+    if lost > len(picks) // 2:
+        return 1.0
+    return worst
+
+
+def _frozen_seconds(diffs: np.ndarray, fps: float, eps: float) -> float:
+    """Longest run of (nearly) identical consecutive frames, ignoring the eased rests at both
+    ends (the move starts and ends at rest, so the first and last steps are near zero by
+    design). "Identical" is relative to the clip's typical step, so a slow move is not frozen."""
+    n = len(diffs)
+    lo, hi = int(0.1 * n), n - int(0.1 * n)
+    typical = float(np.median(diffs[lo:hi])) if hi > lo else float(np.median(diffs))
+    still = diffs < max(eps * typical, 1e-3)
+    best = run = 0
+    for i in range(n):
+        run = run + 1 if still[i] else 0
+        if lo <= i < hi:
+            best = max(best, run)
+    return best / fps
+
+
+def _jitter(gray: Sequence[np.ndarray]) -> float:
+    """RMS acceleration of the camera path from phase correlation, % of width per frame²: a
+    smooth move accelerates gently, shake reverses direction from one frame to the next."""
+    if len(gray) < 4:
+        return 0.0
+    f = [g.astype(np.float32) for g in gray]
+    window = cv2.createHanningWindow(f[0].shape[::-1], cv2.CV_32F)
+    steps = np.array([cv2.phaseCorrelate(a, b, window)[0] for a, b in zip(f, f[1:],
+                                                                            strict=False)])
+    accel = np.diff(steps, axis=0)
+    return float(np.sqrt(np.mean(np.sum(accel**2, axis=1)))) * 100.0 / f[0].shape[1]
+
+
+def score_clip(frames: Sequence[np.ndarray], fps: float, keyframe: np.ndarray,
+               subject_box: Box | None = None, *, frozen_eps: float = 0.2) -> ClipScores:
+    """Scores of one clip. `frames` are the clip's RGB frames at analysis size (decode_small);
+    `keyframe` is the still it was animated from and `subject_box` the subject in it."""
+    if not frames:
+        raise ValueError("no frames to score")
+    gray = [_gray(f) for f in frames]
+    g32 = np.stack([g.astype(np.float32) for g in gray])
+    h, w = gray[0].shape
+    ssim = [structural_similarity(a, b, data_range=255) for a, b in zip(gray, gray[1:],
+                                                                        strict=False)]
+    luma = g32.mean(axis=(1, 2))
+    ycc = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2YCrCb).reshape(-1, 3).mean(0) for f in frames])
+    chroma = np.hypot(ycc[:, 1] - 128, ycc[:, 2] - 128) if len(frames) else np.zeros(1)
+    diffs = np.abs(np.diff(g32, axis=0)).mean(axis=(1, 2)) if len(frames) > 1 else np.zeros(0)
+    key_box = subject_box
+    first_box = _box_in_first(frames[0], keyframe, key_box)
+    return ClipScores(
+        coherence=float(np.percentile(ssim, 5)) if ssim else 1.0,
+        flicker=max(_jolt(luma), 0.0),
+        pumping=max(_residual_std(ycc[:, 1]), _residual_std(ycc[:, 2]), _residual_std(chroma)),
+        likeness=float(_likeness(frames[0], keyframe, subject_box)),
+        drift=_drift(gray, first_box),
+        frozen_s=_frozen_seconds(diffs, fps, frozen_eps) if len(diffs) else 0.0,
+        jitter=_jitter(gray),
+        motion=float(np.abs(g32[-1] - g32[0]).mean()) if len(frames) > 1 else 0.0,
+    ) if h and w else ClipScores(0, 0, 0, 0, 1, 0, 0, 0)
+
+
+def _box_in_first(first: np.ndarray, keyframe: np.ndarray, box: Box | None) -> Box | None:
+    """Where the keyframe's subject box sits in the clip's first frame: the subject's crop
+    template-matched over a few scales between a contain fit and a cover fit."""
+    if box is None:
+        return None
+    kh, kw = keyframe.shape[:2]
+    x0, y0, x1, y1 = box
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(kw, x1), min(kh, y1)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    h, w = first.shape[:2]
+    contain, cover = min(w / kw, h / kh), max(w / kw, h / kh)
+    g = _gray(first)
+    crop = _gray(keyframe[y0:y1, x0:x1])
+    best: tuple[float, Box] | None = None
+    for s in np.geomspace(contain, cover * 1.05, 7):
+        tw, th = round((x1 - x0) * s), round((y1 - y0) * s)
+        if tw < 6 or th < 6:
+            continue
+        if tw > w or th > h:  # larger than the frame at this scale
+            continue
+        t = cv2.resize(crop, (tw, th), interpolation=cv2.INTER_AREA)
+        res = cv2.matchTemplate(g, t, cv2.TM_CCOEFF_NORMED)
+        _, peak, _, (px, py) = cv2.minMaxLoc(res)
+        if best is None or peak > best[0]:
+            best = (peak, (px, py, px + tw, py + th))
+    return best[1] if best else (0, 0, w, h)  # the subject overfills the frame
+
+
+def failures(scores: ClipScores, limits: Mapping[str, float]) -> list[str]:
+    """The measures outside their limits, as readable reasons."""
+    out = []
+    for name, kind in LIMIT_KIND.items():
+        if name not in limits:
+            continue
+        value, limit = getattr(scores, name), limits[name]
+        if (kind == "max" and value > limit) or (kind == "min" and value < limit):
+            sign = ">" if kind == "max" else "<"
+            out.append(f"{name} {value:.3g} {sign} {limit:g}")
+    return out
+
+
+def risk(scores: ClipScores, limits: Mapping[str, float]) -> float:
+    """How close the clip comes to failing: the worst measure as a fraction of its limit's
+    margin (1.0 = at a limit). The kept clip is the passing one with the least risk."""
+    worst = 0.0
+    for name, kind in LIMIT_KIND.items():
+        if name not in limits:
+            continue
+        value, limit = getattr(scores, name), limits[name]
+        if kind == "max":
+            worst = max(worst, value / limit if limit > 0 else float(value > 0))
+        elif name in ("coherence", "likeness"):  # similarities: the margin is 1 - limit
+            worst = max(worst, (1 - value) / max(1e-6, 1 - limit))
+        else:
+            worst = max(worst, limit / max(value, 1e-6))
+    return worst
+
+
+@dataclass(frozen=True)
+class Curation:
+    best: int | None  # index of the kept clip, None when every clip failed
+    reasons: list[list[str]]  # per clip, why it failed (empty = passed)
+    risks: list[float]
+
+
+def curate(all_scores: Sequence[ClipScores], limits: Mapping[str, float]) -> Curation:
+    """Keep the passing clip with the least risk; None when every clip fails."""
+    reasons = [failures(s, limits) for s in all_scores]
+    risks = [risk(s, limits) for s in all_scores]
+    passing = [i for i, r in enumerate(reasons) if not r]
+    best = min(passing, key=lambda i: risks[i]) if passing else None
+    return Curation(best=best, reasons=reasons, risks=risks)
