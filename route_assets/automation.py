@@ -16,6 +16,9 @@ import dagster as dg
 from route_assets import settings
 from route_assets.assets.common import ad_set_partitions
 from route_assets.assets.flaw_classification import USABLE_CHECK
+from route_assets.assets.video_expansion import ATTEMPT_TAG as VIDEO_ATTEMPT_TAG
+from route_assets.assets.video_expansion import SEED_CHECK
+from route_assets.assets.video_expansion import STAGE as VIDEO_STAGE
 from route_assets.brief import (
     Brief,
     BriefError,
@@ -25,6 +28,8 @@ from route_assets.brief import (
 )
 from route_assets.brief_sources import briefs_location, read_briefs
 from route_assets.catalog import LOCAL
+from route_assets.db import engine_for
+from route_assets.ledger import Ledger
 from route_assets.partitions import PARTITIONS_NAME, AdSetKey, InvalidKeyError
 from route_assets.routing import NoRouteError
 from route_assets.storage import CreativeStore, open_store
@@ -200,12 +205,66 @@ def _reroll_request(run: dg.DagsterRun, store: CreativeStore, log: Any) -> dg.Ru
     )
 
 
+def _failed_seed_check(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] | None:
+    """The metadata of the run's failed usable_seed check (every video seed broken), or None."""
+    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        if getattr(data, "check_name", None) == SEED_CHECK and not getattr(data, "passed", True):
+            metadata = getattr(data, "metadata", None) or {}
+            return {k: getattr(v, "value", v) for k, v in metadata.items()}
+    return None
+
+
+def _video_reroll_request(run: dg.DagsterRun, check: dict[str, Any], store: CreativeStore,
+                          ledger: Ledger, log: Any) -> dg.RunRequest | None:
+    """The next video attempt (new seeds, same keyframe: only video_expansion runs) for a run
+    whose K seeds all failed, or None (logged why): bounded by the policy's max_rerolls and by
+    what the campaign budget has left for the retry the failed run priced."""
+    partition = run.tags.get("dagster/partition", "")
+    try:
+        key = AdSetKey.parse(partition)
+        brief = registered_brief(store, key.campaign)
+        sha = brief.ad_set(key.ad_set).sha
+    except (InvalidKeyError, BriefError, KeyError) as exc:
+        log.warning(f"run {run.run_id}: video not re-rolled: {exc}")
+        return None
+    if run.tags.get(SHA_TAG, sha) != sha:
+        log.info(f"{partition}: ad set changed since run {run.run_id}; the brief sensor re-runs it")
+        return None
+    video_attempt = int(run.tags.get(VIDEO_ATTEMPT_TAG, "0"))
+    limit = brief.effective_policy().max_rerolls
+    if video_attempt >= limit:
+        log.warning(
+            f"{partition}: every video seed failed on video attempt {video_attempt}; "
+            f"max_rerolls={limit} reached, not re-rolling the video"
+        )
+        return None
+    retry = float(check.get("retry_cost_usd") or 0.0)
+    left = brief.budget_usd - ledger.committed(key.campaign)
+    if retry > left + 1e-9:
+        log.warning(
+            f"{partition}: every video seed failed; another try would cost ${retry:.2f} but the "
+            f"campaign has ${max(left, 0.0):.2f} of its budget left, not re-rolling the video"
+        )
+        return None
+    tags = {k: v for k, v in run.tags.items() if not k.startswith(("dagster/", ".dagster"))}
+    return dg.RunRequest(
+        # Keyed on the failed run: however often its failure is seen, it is re-rolled once.
+        run_key=f"video-reroll:{partition}:{video_attempt + 1}:{run.run_id}",
+        partition_key=partition,
+        asset_selection=[dg.AssetKey(VIDEO_STAGE)],  # the keyframe is paid for and kept
+        tags={**tags, VIDEO_ATTEMPT_TAG: str(video_attempt + 1)},
+    )
+
+
 @dg.sensor(
     job_name=JOB_NAME,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Failed creative_job runs whose usable_candidate check failed -> the next "
-    "attempt (new seeds), up to the brief's max_rerolls.",
+    "attempt (new seeds), up to the brief's max_rerolls; runs whose usable_seed check failed "
+    "(every video seed broken) -> video_expansion alone with new seeds, within max_rerolls "
+    "and the budget.",
 )
 def reroll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     # Cursor: the update time of the last failed run seen (runs are read oldest first).
@@ -223,12 +282,19 @@ def reroll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         ascending=True,
     )
     store = _store()
+    ledger: Ledger | None = None
     requests: list[dg.RunRequest] = []
     for record in records:
-        if _usable_check_failed(context.instance, record.dagster_run.run_id):
-            request = _reroll_request(record.dagster_run, store, context.log)
-            if request is not None:
-                requests.append(request)
+        run = record.dagster_run
+        if _usable_check_failed(context.instance, run.run_id):
+            request = _reroll_request(run, store, context.log)
+        elif (seed_check := _failed_seed_check(context.instance, run.run_id)) is not None:
+            ledger = ledger or Ledger(engine_for(settings.db_url()))
+            request = _video_reroll_request(run, seed_check, store, ledger, context.log)
+        else:
+            continue
+        if request is not None:
+            requests.append(request)
     cursor = records[-1].update_timestamp.isoformat() if records else context.cursor
     if requests:
         return dg.SensorResult(run_requests=requests, cursor=cursor)

@@ -12,6 +12,7 @@ from route_assets import settings
 from route_assets.backfill import backfill_command
 from route_assets.brief import Brief, BriefError, load_brief
 from route_assets.catalog import LOCAL, load_catalog, load_placements
+from route_assets.imaging.video_plan import video_need
 from route_assets.routing import Need, NoRouteError, clip_seconds, route
 
 if TYPE_CHECKING:
@@ -71,16 +72,16 @@ def _plan_rows(parsed: Brief) -> tuple[list[list[str]], float]:
                 f"{ad_set.candidates} x {width}x{height}",
             )
         ]
-        if ad_set.motion:
-            needs += [
-                (Need("video", ad_set.motion, seconds=spec.video.seconds), spec.id)
-                for spec in (placements.get(p) for p in ad_set.placements)
-                if spec.video
-            ]
+        specs = [s for s in map(placements.get, ad_set.placements) if s.video]
+        if ad_set.motion and specs:
+            # What video_expansion pays for: K seeds of one master clip, cut per placement.
+            need = video_need(ad_set.motion, specs, policy)
+            needs.append((need, f"{need.count} seeds x {need.width}x{need.height}"))
         for need, what in needs:
             decision = route(need, policy, catalog, frozenset({LOCAL}))
             if need.stage == "video":
-                what += f" {clip_seconds(catalog.get(decision.model), need.seconds):g}s"
+                what += (f" {clip_seconds(catalog.get(decision.model), need.seconds):g}s"
+                         f" -> {', '.join(s.id for s in specs)}")
             total += decision.estimated_cost_usd
             rows.append(
                 [
@@ -112,7 +113,8 @@ def plan(brief: str) -> None:
     rerolls = parsed.effective_policy().max_rerolls
     click.echo(
         f"\nestimated first-pass cost ${total:.4f} of budget ${parsed.budget_usd:.2f}"
-        f" (re-rolls, at most {rerolls} per ad set, add generation cost)"
+        f" (re-rolls, at most {rerolls} per ad set, add generation cost; a video re-roll"
+        " adds its K seeds again)"
     )
     if total > parsed.budget_usd:
         click.echo("warning: the plan exceeds the budget; runs stop before overspending", err=True)

@@ -14,13 +14,20 @@ pick the region to show:
 - centre: the largest centred crop;
 - smartcrop: smartcrop 0.5.0 (smartcrop.py), largest crop of the ratio (min_scale=1).
 
+Masters are split by photograph into a tuning part and an evaluation part (dataset.PARTS,
+fixed by position before any constant was tuned). The planner's constants may only be set
+looking at the tuning part; the acceptance figures are the evaluation part's. Both are
+printed, then all masters together.
+
 Subject retention (the definition in market-and-platforms.md §3): the share of crops whose
 annotated subject box lies fully inside the crop window *and* inside the placement's clear
 area (outside its UI overlays). "Fully" means at least 99% of the box area, which forgives one
 pixel of box rounding. `in-frame` is the weaker figure: inside the window, overlays ignored.
 
-Time per placement is wall time on one core (OpenCV and BLAS limited to one thread) for
-analysing the master and producing the placement's pixels at its exact size; the planner's
+Time per placement is CPU time of this process (time.process_time) with OpenCV and BLAS limited
+to one thread, i.e. time on one core, which other jobs on a shared machine do not inflate as
+they do wall time. It covers analysing the master and producing the placement's pixels at its
+exact size; the planner's
 analysis (subject, faces, saliency) runs once per master and is shared by its placements, so
 `ms/placement` is a master's analysis plus its five renders, divided by five. `single` is one
 analysis plus one render (an ad set with a single placement).
@@ -48,7 +55,7 @@ from PIL import Image  # noqa: E402
 
 cv2.setNumThreads(1)
 
-from bench.crop.dataset import Case, cases, master  # noqa: E402
+from bench.crop.dataset import PARTS, Case, cases, master  # noqa: E402
 from route_assets.catalog import load_placements  # noqa: E402
 from route_assets.imaging.framing import keep_for  # noqa: E402
 from route_assets.imaging.resize import (  # noqa: E402
@@ -82,6 +89,8 @@ class Outcome:
     clear: bool
     outpainted: bool
     ms: float  # this placement's own work (render, plus the method's analysis if per-crop)
+    part: str = "tune"
+    synthesised: float = 0.0  # share of the placement's frame that is outpainted
 
 
 def _largest(width: int, height: int, side: int) -> tuple[float, float]:
@@ -105,17 +114,17 @@ def run_case(case: Case) -> tuple[list[Outcome], float]:
     per-master analysis time (ms)."""
     image = master(case)
     side = image.shape[0]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     subject = find_subject(image)
     keep = keep_for(image, subject_box=subject.box, subject_mask=subject.mask)
-    analysis_ms = (time.perf_counter() - t0) * 1000
+    analysis_ms = (time.process_time() - t0) * 1000
     out = []
     for ratio, placement_id in RATIOS.items():
         spec = load_placements().get(placement_id)
         zone = Zone(**spec.safe_zone.model_dump())
         size = {"width": spec.width, "height": spec.height}
         for method in METHODS:
-            t = time.perf_counter()
+            t = time.process_time()
             outpainted = False
             if method.startswith("planner"):
                 plan = plan_crop(side, side, keep=keep, zone=zone,
@@ -126,13 +135,15 @@ def run_case(case: Case) -> tuple[list[Outcome], float]:
             else:
                 window = _smartcrop(image, spec.width, spec.height)
             pixels = render(image, window, **size)
-            ms = (time.perf_counter() - t) * 1000
+            ms = (time.process_time() - t) * 1000
             assert pixels.shape == (spec.height, spec.width, 3)
+            area = (window[2] - window[0]) * (window[3] - window[1])
+            shown = overlap_fraction((0, 0, side, side), window) * side * side
             out.append(Outcome(
                 case.id, ratio, method, tuple(float(v) for v in window),  # type: ignore[arg-type]
                 overlap_fraction(case.box, window) >= FULLY,
                 overlap_fraction(case.box, clear_area(window, zone)) >= FULLY,
-                outpainted, ms))
+                outpainted, ms, case.part, max(0.0, 1 - shown / area)))
     return out, analysis_ms
 
 
@@ -140,13 +151,13 @@ def _pct(values: list[bool]) -> str:
     return f"{sum(values) / len(values):.3f}" if values else "n/a"
 
 
-def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[str, float]:
-    """Print the tables; return {f'{method}/{ratio}': retention} for tests."""
+def _tables(results: list[Outcome], title: str, n_cases: int) -> dict[str, float]:
+    """Retention, in-frame retention and outpainting of one part; its figures by key."""
     by = defaultdict(list)
     for r in results:
         by[r.method, r.ratio].append(r)
-    print(f"\nsubject retention (box fully inside the crop and clear of the placement's "
-          f"overlays), {n_cases} masters of 1024x1024 per ratio")
+    print(f"\n== {title}: {n_cases} masters of 1024x1024 ==")
+    print("subject retention (box fully inside the crop and clear of the placement's overlays)")
     print(f"{'method':<13}" + "".join(f"{r:>9}" for r in RATIOS) + f"{'all':>9}")
     figures = {}
     for method in METHODS:
@@ -158,16 +169,38 @@ def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[
         every = [o.clear for o in results if o.method == method]
         figures[f"{method}/all"] = sum(every) / len(every)
         print(f"{method:<13}" + "".join(row) + f"{figures[f'{method}/all']:9.3f}")
-    print("\nin-frame retention (box fully inside the crop, overlays ignored)")
+    print("in-frame retention (box fully inside the crop, overlays ignored)")
     for method in METHODS:
         cells = "".join(f"{_pct([o.in_frame for o in by[method, r]]):>9}" for r in RATIOS)
-        every = _pct([o.in_frame for o in results if o.method == method])
-        print(f"{method:<13}" + cells + f"{every:>9}")
-    print("\nplanner: share of placements outpainted (window reaches past the master)")
-    print(f"{'planner':<13}" + "".join(f"{_pct([o.outpainted for o in by['planner', r]]):>9}"
-                                      for r in RATIOS))
-    print("\ntime per placement, one core (ms): median [p90]")
-    per_master = defaultdict(float)
+        overall = _pct([o.in_frame for o in results if o.method == method])
+        print(f"{method:<13}" + cells + f"{overall:>9}")
+    planner = [o for o in results if o.method == "planner"]
+    print("planner outpainting: share of placements outpainted; mean share of the frame "
+          "synthesised")
+    print(f"{'rate':<13}" + "".join(f"{_pct([o.outpainted for o in by['planner', r]]):>9}"
+                                   for r in RATIOS) + f"{_pct([o.outpainted for o in planner]):>9}")
+    print(f"{'area':<13}" + "".join(
+        f"{statistics.mean(o.synthesised for o in by['planner', r]):9.3f}" for r in RATIOS)
+        + f"{statistics.mean(o.synthesised for o in planner):9.3f}")
+    figures["planner/outpainted"] = sum(o.outpainted for o in planner) / len(planner)
+    figures["planner/synthesised"] = statistics.mean(o.synthesised for o in planner)
+    return figures
+
+
+def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[str, float]:
+    """Print the tables of each part and of all masters; return {f'{method}/{ratio}':
+    retention} over all masters, and the same keys prefixed 'tune/' and 'eval/' per part."""
+    figures: dict[str, float] = {}
+    for part in PARTS:
+        mine = [r for r in results if r.part == part]
+        if mine:
+            label = {"tune": "TUNING part (constants set here; in-sample)",
+                     "eval": "EVALUATION part (acceptance figures; held out)"}[part]
+            n = len({r.case for r in mine})
+            figures |= {f"{part}/{k}": v for k, v in _tables(mine, label, n).items()}
+    figures |= _tables(results, "ALL masters (both parts)", n_cases)
+    print("\ntime per placement, all masters, one core (ms): median [p90]")
+    per_master: defaultdict[str, float] = defaultdict(float)
     for r in results:
         if r.method == "planner":
             per_master[r.case] += r.ms
@@ -219,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results += outcomes
         analysis.append(ms)
     figures = report(results, analysis, len(all_cases))
-    misses: dict[str, int] = defaultdict(int)
+    misses: dict[str, int] = defaultdict(int)  # both parts: a diagnosis, not a figure
     for r in results:
         if r.method == "planner" and not r.clear:
             misses[r.case.split("@")[0]] += 1

@@ -9,39 +9,21 @@ from route_assets.assets.common import (
 )
 from route_assets.assets.paid import Spender
 from route_assets.assets.qa_resize import qa_resize
-from route_assets.catalog import LOCAL, Placement, Policy, load_catalog, load_placements
+from route_assets.catalog import LOCAL, Placement, load_catalog, load_placements
 from route_assets.engines.registry import Engines
 from route_assets.imaging import codecs, mp4_meta, video, video_scores
+from route_assets.imaging.video_plan import master_shape, video_need
 from route_assets.ledger import Ledger
 from route_assets.manifests import Clip, EditManifest, SeedClip, VideoManifest
 from route_assets.partitions import AdSetKey
 from route_assets.providers.base import VideoRequest
-from route_assets.routing import Decision, Need, clip_seconds
+from route_assets.routing import Decision, clip_seconds
 from route_assets.storage import CreativeStore
 
 STAGE = "video_expansion"
 DECODE_CHECK = "clips_decode"
 SEED_CHECK = "usable_seed"
 ATTEMPT_TAG = "video_attempt"  # a re-roll of the clips only: new seeds, same keyframe
-
-
-def master_shape(specs: list[Placement], policy: Policy) -> tuple[int, int, float, int]:
-    """Size, seconds and fps of the one clip the K seeds make for an ad set: the orientation
-    most of its video placements share at the policy's long side, long enough and fast enough
-    for the most demanding placement (renditions cut and retime it)."""
-    portrait = sum(p.height >= p.width for p in specs) * 2 >= len(specs)
-    long_side = policy.video.long_side
-    short = int(round(long_side * 9 / 16 / 2)) * 2
-    width, height = (short, long_side) if portrait else (long_side, short)
-    videos = [p.video for p in specs if p.video]
-    return width, height, max(v.seconds for v in videos), max(v.fps for v in videos)
-
-
-def video_need(motion: str, specs: list[Placement], policy: Policy) -> Need:
-    """What the stage buys: K clips of the master's length (K seeds cost K times)."""
-    width, height, seconds, _ = master_shape(specs, policy)
-    return Need("video", motion, count=policy.video.seeds, width=width, height=height,
-                seconds=seconds)
 
 
 def _limits(p: Placement, fps: int) -> video.ClipLimits:

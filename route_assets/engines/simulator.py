@@ -34,10 +34,17 @@ from route_assets.engines.scenes import (
 )
 from route_assets.imaging.flaws import Box, FlawKind
 
-__all__ = ["InjectedDefect", "SceneSpec", "SimulatedImage", "scene_for", "simulate_generation"]
+__all__ = ["SIMULATED_KINDS", "InjectedDefect", "SceneSpec", "SimulatedImage", "scene_for", "simulate_generation"]
 
 _TOP, _BOTTOM = 0.12, 0.20  # bands kept free of the subject: logo space and the headline band
-_KINDS = tuple(FlawKind)
+# The flaws the simulator can draw (composition, lighting and the judge's kinds are not drawn).
+# Order matters: each kind's random stream is seeded by its index here.
+_KINDS = (
+    FlawKind.BLUR, FlawKind.NOISE, FlawKind.OVEREXPOSED, FlawKind.UNDEREXPOSED,
+    FlawKind.COLOR_CAST, FlawKind.OFF_PALETTE, FlawKind.STRAY_OBJECT, FlawKind.SUBJECT_CUT,
+    FlawKind.SUBJECT_MISSING, FlawKind.UNREADABLE_HEADLINE,
+)
+SIMULATED_KINDS = frozenset(_KINDS)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,8 @@ def _rng(seed: int, kind: FlawKind) -> np.random.Generator:
 def _draw_flaws(seed: int, rates: Mapping[str, float]) -> set[FlawKind]:
     unknown = {str(k) for k in rates} - {k.value for k in _KINDS}
     if unknown:
-        raise ValueError(f"unknown flaw kinds in defect_rates: {sorted(unknown)}")
+        raise ValueError(f"defect_rates name flaw kinds the simulator cannot draw: "
+                         f"{sorted(unknown)} (it draws {sorted(k.value for k in _KINDS)})")
     draws = np.random.default_rng([seed, 1]).random(len(_KINDS))
     on = set()
     for kind, u in zip(_KINDS, draws, strict=True):

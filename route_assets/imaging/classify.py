@@ -24,6 +24,7 @@ from route_assets.imaging.measures import (
     brand_gain,
     brand_nearest,
     brand_segments,
+    cast_shadow,
     channel_offset,
     clipping,
     colorfulness,
@@ -37,6 +38,7 @@ from route_assets.imaging.measures import (
     palette_distance,
     palette_lab,
     rgb_to_lab,
+    shading_plane,
     sharpness_tiles,
     sharpness_view,
     texture_contrast,
@@ -72,11 +74,10 @@ class Thresholds:
     anomaly_texture_ratio: float = 3.0  # ... at least this many times the background's around it
     comp_band_touch: float = 0.3  # share of the subject's width crossing into the headline band
     comp_offset: float = 0.3  # subject centre's distance from the layout centre (frame sides)
-    light_bg_fit: float = 0.8  # the background's log luminance is a plane (a light falloff) ...
-    light_bg_gradient: float = 0.4  # ... changing this much (log units) across the frame
-    light_subject_fit: float = 0.6  # the subject's shading is a plane this well ...
-    light_subject_gradient: float = 0.8  # ... changing this much across the subject
-    light_opposed: float = -0.7  # cosine between the two gradients at or below which they oppose
+    light_bg_gradient: float = 0.3  # background luminance falloff (log units across the frame)
+    light_shadow: float = 0.05  # depth (log luminance) of the subject's cast shadow ...
+    light_agree: float = 0.5  # ... on the background's dark side: cosine of the two light cues
+    light_subject_gradient: float = 0.4  # subject shading rising away from that light (log units)
     subject_min_area: float = 0.03  # a subject covers at least this share of the frame
     edge_touch: float = 0.25  # share of the subject's side lying on a frame edge that is a cut
     headline_contrast: float = 2.0  # WCAG contrast ratio below which the headline is unreadable
@@ -198,25 +199,39 @@ def _composition(
 def _lighting(
     scene: Scene, small: np.ndarray, t: Thresholds, m: dict[str, float], flag: Callable[..., None]
 ) -> None:
-    """Light direction of the background (its luminance falloff, cast shadows included) against
-    the subject's shading. Only a clear disagreement counts: photographs have shading of their
-    own, so both sides must be well explained by a directional falloff, and opposed."""
+    """One light cannot brighten the subject on the side it darkens the background.
+
+    The light's direction is read twice off the background: its luminance falloff (brighter
+    towards the light) and the shadow the subject casts (on the side away from the light). Only
+    when both agree -- a directional light is plainly there -- is the subject's own shading
+    compared with it. A photograph's content has light and dark parts of its own, so the
+    subject's shading is measured within each material (pixels of one chromaticity: the same
+    surface under different light, see `shading_plane`); shading that rises away from the light
+    by `light_subject_gradient` across the subject is lit from elsewhere.
+    """
     bt, w = scene.band_top, small.shape[1]
     background = ~scene.foreground & ~morph(small, cv2.MORPH_DILATE, 9)
     background[bt:] = False
-    g_bg, fit_bg = luminance_plane(scene.lab, background, (0, 0, w, bt))
+    g_bg, _ = luminance_plane(scene.lab, background, (0, 0, w, bt))
+    m["light_bg_gradient"] = n_bg = float(np.linalg.norm(g_bg))
+    if n_bg < t.light_bg_gradient:
+        return
+    allowed = ~scene.foreground
+    allowed[bt:] = False
+    towards, depth = cast_shadow(scene.lab, scene.model, small, allowed)
+    m["light_shadow"] = depth
+    m["light_agree"] = agree = float(towards @ g_bg / n_bg)
+    if depth < t.light_shadow or agree < t.light_agree:
+        return
     inner = morph(small, cv2.MORPH_ERODE, 5)
     inner[bt:] = False
     box = mask_box(small)
     assert box is not None
-    g_s, fit_s = luminance_plane(scene.lab, inner, box)
-    n_bg, n_s = float(np.linalg.norm(g_bg)), float(np.linalg.norm(g_s))
-    cos = float(g_bg @ g_s / max(n_bg * n_s, 1e-9))
-    m.update(light_bg_gradient=n_bg, light_bg_fit=fit_bg, light_subject_gradient=n_s,
-             light_subject_fit=fit_s, light_cos=cos)
-    if (fit_bg >= t.light_bg_fit and n_bg >= t.light_bg_gradient and fit_s >= t.light_subject_fit
-            and n_s >= t.light_subject_gradient and cos <= t.light_opposed):
-        flag(FlawKind.INCONSISTENT_LIGHTING, _under(cos, t.light_opposed), None, light_cos=cos)
+    g_s = shading_plane(scene.view.rgb, inner, box)
+    m["light_opposed"] = opposed = float(-g_s @ g_bg / n_bg)
+    if opposed >= t.light_subject_gradient:
+        flag(FlawKind.INCONSISTENT_LIGHTING, _over(opposed, t.light_subject_gradient), None,
+             light_opposed=opposed, light_shadow=depth)
 
 
 def _colour(

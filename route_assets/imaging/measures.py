@@ -327,3 +327,85 @@ def colorfulness(rgb: np.ndarray) -> float:
     r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def _log_y(lab: np.ndarray) -> np.ndarray:
+    """Log relative luminance (Y from L*), with a small floor so black does not dominate."""
+    return np.log(((lab.astype(np.float64) + 16) / 116) ** 3 + 0.01)
+
+
+_LINEAR = np.where(np.arange(256) / 255 <= 0.04045, np.arange(256) / 255 / 12.92,
+                   ((np.arange(256) / 255 + 0.055) / 1.055) ** 2.4)
+
+
+def shading_plane(rgb: np.ndarray, mask: np.ndarray, box: Box, step: float = 0.03,
+                  min_count: int = 20) -> np.ndarray:
+    """Gradient (log luminance change across `box`, x then y) of the shading over `mask`, with
+    each material's own lightness taken out.
+
+    Shading multiplies all three linear channels alike, so it leaves a surface's chromaticity
+    unchanged, while a change of material (dark hair next to a white suit) usually changes it.
+    Pixels are grouped by linear-light chromaticity (bins `step` wide); the plane is fitted to
+    the log luminance *within* each group (fixed-effects least squares), so only luminance
+    differences between pixels of the same chromaticity -- the same material under different
+    light -- count. Clipped and near-black pixels carry no reliable chromaticity and are left out.
+    """
+    ys, xs = np.nonzero(mask)
+    if xs.size < 200:
+        return np.zeros(2)
+    px = rgb[ys, xs]
+    lin = _LINEAR[px]
+    total = lin.sum(1)
+    keep = (px.max(1) < 250) & (total > 0.02)
+    ys, xs, lin, total = ys[keep], xs[keep], lin[keep], total[keep]
+    chroma = np.floor(lin[:, :2] / total[:, None] / step).astype(np.int64)
+    _, group, count = np.unique(chroma[:, 0] * 4096 + chroma[:, 1], return_inverse=True,
+                                return_counts=True)
+    group = group.ravel()
+    x0, y0, x1, y1 = box
+    cols = [(xs - (x0 + x1) / 2) / max(1, x1 - x0), (ys - (y0 + y1) / 2) / max(1, y1 - y0),
+            np.log(lin @ np.array([0.2126, 0.7152, 0.0722]) + 0.01)]
+    use = count[group] >= min_count
+    if use.sum() < 100:
+        return np.zeros(2)
+    dm = [(c - (np.bincount(group, c) / count)[group])[use] for c in cols]
+    a = np.stack(dm[:2], 1)
+    return np.asarray(np.linalg.lstsq(a, dm[2], rcond=None)[0], np.float64)
+
+
+def cast_shadow(lab: np.ndarray, model: np.ndarray, subject: np.ndarray, allowed: np.ndarray,
+                sectors: int = 16) -> tuple[np.ndarray, float]:
+    """A shadow the subject casts on the background: (unit vector from the subject towards the
+    side the light comes from, depth in log luminance).
+
+    Around the subject, by angle, the background just outside it (within ~2.5% of the frame) is
+    compared with the background a little further out (4-7%), both relative to the smooth
+    background surface `model`: a cast shadow darkens the near ring on the side away from the
+    light. A cosine fitted over the angles gives the direction; its amplitude the depth.
+    """
+    h, w = subject.shape
+    side = max(h, w)
+    res = _log_y(lab[..., 0]) - _log_y(model[..., 0])
+
+    def ring(a: float, b: float) -> np.ndarray:
+        inner = morph(subject, cv2.MORPH_DILATE, 2 * max(1, round(a * side)) + 1)
+        return morph(subject, cv2.MORPH_DILATE, 2 * round(b * side) + 1) & ~inner & allowed
+
+    ys, xs = np.nonzero(subject)
+    cy, cx = ys.mean(), xs.mean()
+    angles = (np.arange(sectors) + 0.5) / sectors * 2 * np.pi - np.pi
+    profiles = []
+    for band in (ring(0.004, 0.023), ring(0.04, 0.07)):
+        by, bx = np.nonzero(band)
+        k = ((np.arctan2(by - cy, bx - cx) + np.pi) / (2 * np.pi) * sectors).astype(int) % sectors
+        vals = res[by, bx]
+        profiles.append(np.array([np.median(vals[k == i]) if (k == i).sum() > 8 else np.nan
+                                  for i in range(sectors)]))
+    diff = profiles[0] - profiles[1]
+    ok = ~np.isnan(diff)
+    if ok.sum() < sectors // 2:
+        return np.zeros(2), 0.0
+    a = np.stack([np.ones(ok.sum()), np.cos(angles[ok]), np.sin(angles[ok])], 1)
+    c = np.linalg.lstsq(a, diff[ok], rcond=None)[0][1:]  # points to the brighter (lit) side
+    depth = float(np.hypot(*c))
+    return (c / depth if depth > 0 else np.zeros(2)), depth

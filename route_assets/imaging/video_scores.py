@@ -20,6 +20,10 @@ from route_assets.imaging.flaws import Box
 
 ANALYSIS_WIDTH = 192
 _TRACK_SAMPLES = 10  # frames (besides the first) on which the subject is located
+# A part of the subject drifts when at least this many of its features share a motion that
+# misses the camera's by more than this many px (at ANALYSIS_WIDTH).
+_PART_TOLERANCE_PX = 3.0
+_PART_MIN_FEATURES = 8
 # Which way each measure fails: "max" fails above its limit, "min" below it.
 LIMIT_KIND = {
     "coherence": "min",
@@ -131,32 +135,68 @@ def _likeness(first: np.ndarray, keyframe: np.ndarray, box: Box | None) -> float
     return max(structural_similarity(g, _gray(v), data_range=255) for v in views)
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
-                region: np.ndarray | None = None, min_inliers: int = 5) -> np.ndarray | None:
-    """A 2x3 similarity transform src -> dst from ORB matches (RANSAC), or None."""
+def _matches(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
+             region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-checked ORB matches src -> dst (src features inside `region`): two Nx2 arrays."""
     kp1, d1 = orb.detectAndCompute(src, region)
     kp2, d2 = orb.detectAndCompute(dst, None)
     if d1 is None or d2 is None or len(kp1) < 6 or len(kp2) < 6:
-        return None
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
     matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d2)
-    if len(matches) < 6:
+    p1 = np.array([kp1[m.queryIdx].pt for m in matches], np.float32).reshape(-1, 2)
+    p2 = np.array([kp2[m.trainIdx].pt for m in matches], np.float32).reshape(-1, 2)
+    return p1, p2
+
+
+def _fit(p1: np.ndarray, p2: np.ndarray,
+         min_inliers: int = 5) -> tuple[np.ndarray, np.ndarray] | None:
+    """A 2x3 similarity transform p1 -> p2 (RANSAC) and its inlier mask, or None."""
+    if len(p1) < max(6, min_inliers):
         return None
-    p1 = np.array([kp1[m.queryIdx].pt for m in matches], np.float32)
-    p2 = np.array([kp2[m.trainIdx].pt for m in matches], np.float32)
     m, inliers = cv2.estimateAffinePartial2D(p1, p2, method=cv2.RANSAC,
                                              ransacReprojThreshold=2.0)
     if m is None or inliers is None or int(inliers.sum()) < min_inliers:
         return None
-    return m
+    return m, inliers.ravel().astype(bool)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
+                region: np.ndarray | None = None, min_inliers: int = 5) -> np.ndarray | None:
+    """A 2x3 similarity transform src -> dst from ORB matches (RANSAC), or None."""
+    fit = _fit(*_matches(src, dst, orb, region), min_inliers=min_inliers)
+    return None if fit is None else fit[0]
+
+
+def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return points @ m[:, :2].T + m[:, 2]
+
+
+def _part_drift(p1: np.ndarray, p2: np.ndarray, camera: np.ndarray) -> float:
+    """How far a part of the subject moves against the camera, in px: the subject's features
+    the camera's motion does not explain, if enough of them agree on one motion of their own
+    (a head sliding off its body, a product leaving its shelf while the rest holds still).
+    Stray mismatches do not agree on a motion, so they do not count."""
+    off = np.linalg.norm(_apply(camera, p1) - p2, axis=1) > _PART_TOLERANCE_PX
+    if int(off.sum()) < _PART_MIN_FEATURES:
+        return 0.0
+    fit = _fit(p1[off], p2[off], min_inliers=_PART_MIN_FEATURES)
+    if fit is None:
+        return 0.0
+    part, inliers = fit
+    centre = p1[off][inliers].mean(axis=0, keepdims=True)
+    return float(np.linalg.norm(_apply(part, centre) - _apply(camera, centre)))
 
 
 def _drift(gray: Sequence[np.ndarray], box: Box | None) -> float:
-    """How far the subject moves away from where the camera's own motion would put it.
+    """How far the subject, or a part of it, moves away from where the camera's own motion
+    would put it, as a fraction of the frame's diagonal.
 
     The camera's motion (zoom, pan) is the similarity transform of the background, the subject's
     is the one of its own features; a good clip keeps them together (a parallax move parts
-    them a little), a drifting one lets the subject slide off. A subject that can no longer be
-    matched at all has lost its likeness: that counts as full drift."""
+    them a little), a drifting one lets the subject slide off. When only part of the subject
+    slides (the rest of the box moving with the background), the box's dominant motion is the
+    camera's, so the features it leaves unexplained are fitted on their own (`_part_drift`).
+    A subject that can no longer be matched at all has lost its likeness: full drift."""
     h, w = gray[0].shape
     x0, y0, x1, y1 = box if box else (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
@@ -172,10 +212,12 @@ def _drift(gray: Sequence[np.ndarray], box: Box | None) -> float:
     picks = np.unique(np.linspace(1, len(gray) - 1, _TRACK_SAMPLES).round().astype(int))
     worst, lost = 0.0, 0
     for i in picks:
-        subject = _similarity(gray[0], gray[i], orb, inside)
-        if subject is None:
+        p1, p2 = _matches(gray[0], gray[i], orb, inside)
+        fit = _fit(p1, p2)
+        if fit is None:
             lost += 1
             continue
+        subject = fit[0]
         # A plain backdrop (or a subject filling the frame) leaves too few features outside
         # the subject: then the whole frame's dominant motion stands for the camera's.
         camera = _similarity(gray[0], gray[i], orb, outside, min_inliers=12)
@@ -184,7 +226,8 @@ def _drift(gray: Sequence[np.ndarray], box: Box | None) -> float:
         if camera is None:
             lost += 1
             continue
-        worst = max(worst, float(np.linalg.norm(subject @ centre - camera @ centre)) / diag)
+        whole = float(np.linalg.norm(subject @ centre - camera @ centre))
+        worst = max(worst, whole / diag, _part_drift(p1, p2, camera) / diag)
     if lost > len(picks) // 2:
         return 1.0
     return worst

@@ -10,6 +10,7 @@ import pytest
 from skimage import color
 
 from route_assets.engines.simulator import (
+    SIMULATED_KINDS,
     SceneSpec,
     SimulatedImage,
     scene_for,
@@ -99,7 +100,7 @@ def test_scene_for_maps_keywords(subject: str, scene: str) -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_image() -> None:
-    rates = {k.value: 0.5 for k in FlawKind}
+    rates = {k.value: 0.5 for k in SIMULATED_KINDS}
     a = simulate_generation(_spec(), seed=7, defect_rates=rates)
     b = simulate_generation(_spec(), seed=7, defect_rates=rates)
     c = simulate_generation(_spec(), seed=8, defect_rates=rates)
@@ -236,10 +237,10 @@ def test_unreadable_headline_has_almost_no_contrast() -> None:
 
 
 def test_all_flaws_at_once_and_bad_rates() -> None:
-    rates = {k.value: 1.0 for k in FlawKind if k is not FlawKind.SUBJECT_MISSING}
+    rates = {k.value: 1.0 for k in SIMULATED_KINDS if k is not FlawKind.SUBJECT_MISSING}
     sim = simulate_generation(_spec("gift box", 1080, 1920), seed=1, defect_rates=rates)
     assert sim.image.shape == (1920, 1080, 3)
-    assert {f.kind for f in sim.injected} == set(FlawKind) - {FlawKind.SUBJECT_MISSING}
+    assert {f.kind for f in sim.injected} == SIMULATED_KINDS - {FlawKind.SUBJECT_MISSING}
     silent = SceneSpec("cat", "  ", PALETTE, 512, 512)  # no headline: nothing to make unreadable
     sim = simulate_generation(silent, seed=1, defect_rates={"unreadable_headline": 1.0})
     assert sim.injected == ()
@@ -247,6 +248,8 @@ def test_all_flaws_at_once_and_bad_rates() -> None:
     assert simulate_generation(long, seed=1, defect_rates={}).image.shape == (512, 512, 3)
     with pytest.raises(ValueError):
         simulate_generation(_spec(), seed=1, defect_rates={"blurry": 0.5})
+    with pytest.raises(ValueError, match="cannot draw"):  # a real kind the simulator cannot draw
+        simulate_generation(_spec(), seed=1, defect_rates={"inconsistent_lighting": 0.5})
     with pytest.raises(ValueError):
         simulate_generation(_spec(), seed=1, defect_rates={"blur": 1.5})
     with pytest.raises(ValueError):

@@ -35,6 +35,8 @@ BRIEF = {
          "subject": "sunscreen bottle", "candidates": 2, "placements": ["ig-feed-square"]},
     ],
 }
+# video_expansion pays for K seeds (one submission each) and keeps the best.
+SEEDS = parse_brief(BRIEF, source="test").effective_policy().video.seeds
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,8 @@ def test_pipeline_runs_on_hosted_providers_and_records_spend(hosted):
     assert (gen["model"], gen["provider"]) == ("flux-1.1-pro", "bfl")
     assert (vid["model"], vid["provider"]) == ("veo-3.1-fast", "gemini")
     emu = hosted["emulator"]
-    assert emu.submissions("bfl") == 2 and emu.submissions("gemini") == 1
+    assert emu.submissions("bfl") == 2 and emu.submissions("gemini") == SEEDS
+    assert len(vid["request_ids"]) == SEEDS and len(set(vid["seeds"])) == SEEDS
     assert gen["cost_usd"] == pytest.approx(0.08)  # BFL's reported 4 credits each
     assert hosted["ledger"].spent("hosted") == pytest.approx(gen["cost_usd"] + vid["cost_usd"])
     lines = gen["cost_lines"]
@@ -115,7 +118,7 @@ def test_refusals_and_outages_fall_back_to_the_next_model(hosted, fault, phase):
     # BFL moderates after accepting the job (a status), so that one job exists; refused
     # submissions (429/503/402) create none. Nothing is ever submitted twice.
     assert emu.submissions("bfl") == (1 if fault == "moderation" else 0)
-    assert emu.submissions(gen["provider"]) == 2 + (1 if gen["provider"] == "gemini" else 0)
+    assert emu.submissions(gen["provider"]) == 2 + (SEEDS if gen["provider"] == "gemini" else 0)
 
 
 @pytest.mark.parametrize(("fault", "phase"), [("503", "status"), ("429", "status"),
