@@ -26,7 +26,7 @@ from route_assets.engines.local import LocalVideoGenerator
 from route_assets.engines.registry import Engines
 from route_assets.partitions import PARTITIONS_NAME
 from route_assets.storage import open_store
-from route_assets_tests.fakes import BlankImageGenerator
+from route_assets_tests.fakes import BlankImageGenerator, DefectiveGenerator
 
 AD_SET = {"market": "us", "tier": "volume", "subject": "sunscreen bottle", "candidates": 1,
           "placements": ["ig-feed-square"]}
@@ -147,7 +147,11 @@ def test_sensor_run_request_executes(env: Path, instance) -> None:
     write(env, "acme.yaml", BRIEF)
     result = tick(instance)
     apply(instance, result)
-    run = execute(job_with(RESOURCES), instance, result.run_requests[0])
+    # Flawless frames from the real simulator: whether the requested run goes through end to end
+    # must not hang on a random draw of the catalog's defect rates (re-rolls are tested below).
+    clean = Engines(image_generators={"local": DefectiveGenerator(defects=())},
+                    video_generators={"local": LocalVideoGenerator(load_catalog())})
+    run = execute(job_with({**RESOURCES, "engines": clean}), instance, result.run_requests[0])
     assert run.success
     assert run.dagster_run.tags["dagster/partition"] == "acme/hero"
 

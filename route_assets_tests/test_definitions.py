@@ -54,7 +54,9 @@ def test_blocking_checks():
               for c in a.check_specs}
     assert checks == {
         ("flaw_classification", "usable_candidate"): True,
+        ("surgical_edit", "usable_candidate"): True,
         ("qa_resize", "renditions_meet_spec"): True,
+        ("video_expansion", "usable_seed"): True,
         ("video_expansion", "clips_decode"): False,
     }
 

@@ -32,6 +32,7 @@ E005 = ("The input or output was flagged as sensitive. Please try again with dif
         "inputs. (E005)")
 _CREATE = re.compile(r"/models/([^/]+)/([^/]+)/predictions")
 _PREDICTION = re.compile(r"/predictions/([a-z0-9]+)(/cancel)?")
+_IMAGE_ONLY_HINTS = ("upscale",)  # models whose only input is the image (recraft-crisp-upscale)
 _VIDEO_HINTS = ("kling", "seedance", "veo", "video", "hailuo", "wan-")
 _SOURCE_FIELDS = {"image": ("input_image", "image_input", "image"),
                   "video": ("start_image", "image", "first_frame_image")}
@@ -146,7 +147,11 @@ def _prefer_wait(header: str) -> float:
 def _render(state: State, model: str, inputs: dict[str, Any]) -> media.Render:
     kind = "video" if any(h in model for h in _VIDEO_HINTS) else "image"
     prompt = inputs.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
+    if any(h in model for h in _IMAGE_ONLY_HINTS):  # upscalers take the image alone
+        if inputs.get("image") is None:
+            raise BadInput("image", "image is required")
+        prompt = ""
+    elif not isinstance(prompt, str) or not prompt.strip():
         raise BadInput("prompt", "prompt is required")
     seed = media.parse_seed(inputs.get("seed"))
     source = None

@@ -31,6 +31,14 @@ HEAD = (0.25, 0.5, 0.25, 0.2)  # growth of a face square to the head: left, top,
 SALIENT_SHARE = 0.2  # share of the saliency map taken as "salient" for the object box
 SALIENT_REL = 0.5  # a component with this share of the strongest one's mass is an object too
 SALIENT_PAD = 0.08  # growth of the salient-object box per side
+# Object box of a full-bleed photograph (`object_box`); set on the tuning part too.
+OBJECT_SIDE = 96  # side of the square the object box is estimated on (grabCut cost ~ pixels)
+RING = 0.06  # border strip whose colours model the background, share of the side
+BORDER_K = 3  # colour clusters per border side
+CONTRAST_W = 0.5  # weight of the border-contrast map against fine-grained saliency
+OBJECT_SHARE = 0.1  # share of the combined map seeding the object
+GRABCUT_ITERS = 3
+OBJECT_PAD = 0.08  # growth of the object box per side: grabCut stops short of soft rims
 
 
 @cache
@@ -111,6 +119,71 @@ def salient_box(saliency: np.ndarray, width: int, height: int) -> Box | None:
             min(width, int(x1 + px)), min(height, int(y1 + py)))
 
 
+def _border_contrast(lab: np.ndarray) -> np.ndarray:
+    """How unlike the frame's border each pixel is (a background prior), max 1.
+
+    Each side's strip is clustered into BORDER_K colours and a pixel's distance to a side is
+    its Lab distance to that side's nearest cluster. The four distances are averaged rather
+    than minimised: a subject touching one side (a re-framed photograph's subject often does)
+    is then still unlike the three others, while a background spanning one side only (sky
+    along the top) is like that side and, usually, like part of the others."""
+    n = lab.shape[0]
+    r = max(2, int(RING * n))
+    pixels = lab.reshape(-1, 3)
+    dist = np.zeros(n * n, np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
+    for strip in (lab[:r], lab[-r:], lab[:, :r], lab[:, -r:]):
+        samples = np.ascontiguousarray(strip.reshape(-1, 3), np.float32)
+        _, _, centres = cv2.kmeans(samples, BORDER_K, None, criteria, 1,  # type: ignore[call-overload]
+                                   cv2.KMEANS_PP_CENTERS)
+        d = np.linalg.norm(pixels[:, None, :] - centres[None], axis=-1).min(axis=1)
+        dist += d / 4
+    dist = cv2.GaussianBlur(dist.reshape(n, n), (0, 0), 1.5)
+    return dist / (float(np.quantile(dist, 0.99)) or 1.0)
+
+
+def object_box(image: np.ndarray, fine: np.ndarray | None = None) -> Box | None:
+    """The box (master pixels) of the main object of a full-bleed photograph.
+
+    Fine-grained saliency finds detail, not objects: it fires on textured backgrounds and
+    misses a smooth subject's inside. Contrast with the border colours finds regions unlike
+    the background (a rocket against sky, a cup against a table). Their blend seeds grabCut
+    on a small copy, which snaps the seed to the object's colour boundary; the box of its
+    foreground, padded, is the object."""
+    h, w = image.shape[:2]
+    n = OBJECT_SIDE
+    small = cv2.resize(image, (n, n), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    contrast = np.clip(_border_contrast(lab), 0, 1)
+    sal = _fine_grained(image) if fine is None else fine
+    sal = cv2.resize(sal, (n, n), interpolation=cv2.INTER_AREA)
+    sal = sal / (float(sal.max()) or 1.0)
+    score = CONTRAST_W * contrast + (1 - CONTRAST_W) * sal
+    seed = score >= np.quantile(score, 1 - OBJECT_SHARE)
+    core = score >= np.quantile(score, 1 - OBJECT_SHARE / 4)
+    mask = np.full((n, n), cv2.GC_PR_BGD, np.uint8)
+    mask[seed] = cv2.GC_PR_FGD
+    mask[core] = cv2.GC_FGD
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(small, mask, (0, 0, n, n), bgd, fgd, GRABCUT_ITERS,
+                    cv2.GC_INIT_WITH_MASK)  # the rectangle is unused with a mask
+    except cv2.error:
+        pass  # a degenerate seed (one colour class empty): keep the seed itself
+    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
+    if count <= 1:
+        return None
+    # Components weighed by their score mass; those with SALIENT_REL of the strongest's stay.
+    mass = np.bincount(labels.ravel(), weights=score.ravel(), minlength=count)[1:]
+    ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(mass >= SALIENT_REL * mass.max()) + 1))
+    sx, sy = w / n, h / n
+    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
+    px, py = OBJECT_PAD * (x1 - x0), OBJECT_PAD * (y1 - y0)
+    return (max(0, int(x0 - px)), max(0, int(y0 - py)),
+            min(w, int(x1 + px)), min(h, int(y1 + py)))
+
+
 def saliency_map(image: np.ndarray, subject_mask: np.ndarray | None = None,
                  *, fine: np.ndarray | None = None) -> np.ndarray:
     """A SALIENCY_SIDE-square map: OpenCV fine-grained saliency (`fine`, when already
@@ -122,6 +195,10 @@ def saliency_map(image: np.ndarray, subject_mask: np.ndarray | None = None,
                        interpolation=cv2.INTER_AREA)
         sal = sal + 2.0 * m
     return sal
+
+
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def keep_for(
@@ -151,8 +228,12 @@ def keep_for(
     if not bound:
         # No usable subject box (a full-bleed photograph): its most salient objects stand in,
         # so a crop that would cut them outpaints instead of trusting saliency mass alone.
-        obj = salient_box(fine, w, h)
-        if obj is not None and (obj[2] - obj[0]) * (obj[3] - obj[1]) <= MAX_HARD_SUBJECT * w * h:
-            boxes.append(obj)
+        # Both the object box (border contrast + grabCut: a smooth object against a plain
+        # background) and the salient-object box (detail: a textured subject) are protected;
+        # each fails where the other works, and a crop cutting either subject is a miss.
+        # One spanning most of the frame says nothing and is left to steer through saliency.
+        for obj in (object_box(image, fine), salient_box(fine, w, h)):
+            if obj is not None and _area(obj) <= MAX_HARD_SUBJECT * w * h:
+                boxes.append(obj)
     boxes += [b for b in (headline, logo) if b is not None]
     return Keep(boxes=tuple(boxes), saliency=saliency_map(image, subject_mask, fine=fine))

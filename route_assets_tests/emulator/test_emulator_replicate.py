@@ -108,3 +108,16 @@ def test_status_faults_and_cancel(emu: Emulator, http: httpx.Client) -> None:
     slow = create(http, emu).json()
     canceled = http.post(slow["urls"]["cancel"], headers=replicate_auth(emu)).json()
     assert canceled["status"] == "canceled"
+
+
+def test_crisp_upscale_takes_the_image_alone(emu: Emulator, http: httpx.Client) -> None:
+    model = "recraft-ai/recraft-crisp-upscale"
+    headers = replicate_auth(emu)
+    url = f"{emu.base_urls()['replicate']}/models/{model}/predictions"
+    source = png()
+    done = http.post(url, json={"input": {"image": data_uri(source)}},
+                     headers=headers | {"Prefer": "wait"}).json()
+    assert done["status"] == "succeeded" and done["output"].startswith(emu.root + "/cdn/")
+    missing = http.post(url, json={"input": {"prompt": PROMPT}}, headers=headers)
+    assert missing.status_code == 422
+    assert missing.json()["invalid_fields"][0]["field"] == "image"

@@ -25,6 +25,9 @@ BRIEF = {
 }
 
 
+BASE_MODEL = "flux-pro-1.1"  # the hero tier's generator, on BFL's API
+
+
 def test_sigkill_mid_request_then_rerun_submits_once(tmp_path):
     brief = tmp_path / "brief.yaml"
     brief.write_text(yaml.safe_dump(BRIEF))
@@ -43,13 +46,22 @@ def test_sigkill_mid_request_then_rerun_submits_once(tmp_path):
             assert time.monotonic() < deadline, "no request went in flight"
             time.sleep(0.1)
         assert emu.submissions("bfl") == 1
+        (in_flight,) = journal.entries("submitted")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
 
         second = subprocess.run([exe, "run", str(brief)], env=env, cwd=tmp_path,
                                 capture_output=True, text=True, timeout=300)
         assert second.returncode == 0, second.stdout + second.stderr
-        assert emu.submissions("bfl") == 1  # resumed, not re-submitted
-        assert emu.attempts("bfl") == 1
-        assert [e.state for e in journal.entries(None)] == ["completed"]
+        # The generation in flight was resumed, not re-submitted: every accepted generation asked
+        # for its own seed (the second run may re-roll with new seeds and pay for edits, each
+        # request once).
+        seeds = [body.get("seed") for body in emu.inputs("bfl", BASE_MODEL)]
+        assert seeds and len(seeds) == len(set(seeds)), seeds
+        assert emu.attempts() == emu.submissions()  # nothing refused, nothing retried blindly
+        resumed = journal.find(in_flight.fingerprint)
+        assert resumed is not None and resumed.state == "completed"
+        entries = journal.entries(None)
+        assert {e.state for e in entries} == {"completed"}
+        assert emu.submissions() == len(entries)  # one journal entry per paid submission
     assert (tmp_path / "home/store/crash/hero/qa_resize/ig-feed-square.jpg").is_file()
