@@ -34,7 +34,8 @@ from route_assets.engines.scenes import (
 )
 from route_assets.imaging.flaws import Box, FlawKind
 
-__all__ = ["SIMULATED_KINDS", "InjectedDefect", "SceneSpec", "SimulatedImage", "scene_for", "simulate_generation"]
+__all__ = ["SIMULATED_KINDS", "InjectedDefect", "SceneSpec", "SimulatedImage", "scene_for",
+           "simulate_generation"]
 
 _TOP, _BOTTOM = 0.12, 0.20  # bands kept free of the subject: logo space and the headline band
 # The flaws the simulator can draw (composition, lighting and the judge's kinds are not drawn).

@@ -304,10 +304,36 @@ def _denoise(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     return _outcome(image, after, mask, step)
 
 
+def gaussian_deblur(image: np.ndarray, sigma: float, k: float) -> np.ndarray:
+    """Wiener deconvolution with a Gaussian point-spread function of `sigma` pixels; `k` is the
+    noise-to-signal ratio that bounds the gain (smaller restores more and rings more). Edges
+    are mirrored first so the frame border does not ring."""
+    pad = int(np.ceil(4 * sigma))
+    f = cv2.copyMakeBorder(image.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    h, w = f.shape[:2]
+    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
+    otf = np.exp(-2 * np.pi**2 * sigma**2 * (fx**2 + fy**2)).astype(np.float32)
+    gain = otf / (otf**2 + k)
+    out = np.stack([np.fft.irfft2(np.fft.rfft2(f[..., c]) * gain, s=(h, w))
+                    for c in range(f.shape[2])], -1)
+    return np.clip(out[pad:-pad, pad:-pad], 0, 255).astype(np.uint8)
+
+
+# Sharpening ladder, mildest first: an unsharp mask (radius, amount) restores mild softness;
+# stronger softness (a defocused generator patch) needs deconvolution (PSF sigma, Wiener k);
+# the strongest unsharp masks come last because their halos are what a re-check rejects.
+_SHARPEN_LADDER: tuple[tuple[str, float, float], ...] = (
+    ("unsharp", 1.0, 1.5), ("unsharp", 1.5, 3.0), ("wiener", 2.0, 0.01), ("wiener", 3.0, 0.01),
+    ("wiener", 3.0, 0.003), ("wiener", 4.0, 0.003), ("wiener", 6.0, 0.002),
+    ("wiener", 8.0, 0.001), ("unsharp", 2.0, 5.0), ("unsharp", 3.0, 8.0), ("unsharp", 4.0, 14.0),
+)
+
+
 def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
              ) -> EditOutcome:
-    """Unsharp mask on the soft region (or the frame), strengthened until it no longer reads
-    as soft; flat areas are left alone so background noise is not amplified."""
+    """Unsharp mask or Gaussian deconvolution on the soft region (or the frame), stronger step
+    by step until it no longer reads as soft; the unsharp mask leaves flat areas alone so
+    background noise is not amplified."""
     t = Thresholds()
     mask = _box_mask(image.shape, step.region)
     scale = sharpness_view(image).scale
@@ -315,10 +341,19 @@ def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     gray = cv2.GaussianBlur(luma(image).astype(np.float32), (0, 0), scale)
     grad = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
     detail = cv2.GaussianBlur((grad > 8.0).astype(np.float32), (0, 0), 2 * scale)[..., None]
+    # Deconvolve a window a little larger than the region: its rim needs real neighbours.
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = step.region or (0, 0, w, h)
+    m = int(np.ceil(16 * scale))
+    win = (slice(max(0, y0 - m), min(h, y1 + m)), slice(max(0, x0 - m), min(w, x1 + m)))
     after = image
-    for radius, amount in ((1.0, 1.5), (1.5, 3.0), (2.0, 5.0), (3.0, 8.0), (4.0, 14.0)):
-        blurred = cv2.GaussianBlur(img, (0, 0), radius * scale)
-        after = np.clip(img + amount * detail * (img - blurred), 0, 255).astype(np.uint8)
+    for method, a, b in _SHARPEN_LADDER:
+        if method == "unsharp":
+            blurred = cv2.GaussianBlur(img, (0, 0), a * scale)
+            after = np.clip(img + b * detail * (img - blurred), 0, 255).astype(np.uint8)
+        else:
+            after = image.copy()
+            after[win] = gaussian_deblur(image[win], a * scale, b)
         trial = np.where(mask[..., None], after, image).astype(np.uint8)
         ratio, coarse = sharpness_tiles(sharpness_view(trial).rgb)
         structured = coarse > t.patch_structure
