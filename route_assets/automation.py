@@ -162,16 +162,22 @@ def brief_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.Sk
     return dg.SensorResult(skip_reason=f"no new or changed ad sets{bad}", cursor=cursor)
 
 
-def _usable_check_failed(instance: dg.DagsterInstance, run_id: str) -> bool:
+def _failed_check(instance: dg.DagsterInstance, run_id: str, name: str
+                  ) -> dict[str, Any] | None:
+    """The metadata of the run's failed check called `name` (empty when it has none), or None
+    when no such check failed."""
     for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         data = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if getattr(data, "check_name", None) == USABLE_CHECK and not getattr(data, "passed", True):
-            return True
-    return False
+        if getattr(data, "check_name", None) == name and not getattr(data, "passed", True):
+            metadata = getattr(data, "metadata", None) or {}
+            return {k: getattr(v, "value", v) for k, v in metadata.items()}
+    return None
 
 
-def _reroll_request(run: dg.DagsterRun, store: CreativeStore, log: Any) -> dg.RunRequest | None:
-    """The next attempt for a run whose candidates were all unusable, or None (logged why)."""
+def _current_brief(run: dg.DagsterRun, store: CreativeStore, log: Any
+                   ) -> tuple[str, AdSetKey, Brief] | None:
+    """The failed run's partition, key and registered brief, or None (logged why) when the
+    brief is gone or broken, or the ad set changed since the run (the brief sensor re-runs it)."""
     partition = run.tags.get("dagster/partition", "")
     try:
         key = AdSetKey.parse(partition)
@@ -183,6 +189,16 @@ def _reroll_request(run: dg.DagsterRun, store: CreativeStore, log: Any) -> dg.Ru
     if run.tags.get(SHA_TAG, sha) != sha:
         log.info(f"{partition}: ad set changed since run {run.run_id}; the brief sensor re-runs it")
         return None
+    return partition, key, brief
+
+
+def _reroll_request(run: dg.DagsterRun, store: CreativeStore, log: Any) -> dg.RunRequest | None:
+    """The next attempt for a run whose candidates were all unusable, or None (logged why)."""
+    found = _current_brief(run, store, log)
+    if found is None:
+        return None
+    partition, key, brief = found
+    sha = brief.ad_set(key.ad_set).sha
     ops = run.run_config.get("ops")
     config = ops.get("base_generation", {}).get("config", {}) if isinstance(ops, dict) else {}
     attempt = int(run.tags.get("attempt", config.get("attempt", 0)))
@@ -205,32 +221,15 @@ def _reroll_request(run: dg.DagsterRun, store: CreativeStore, log: Any) -> dg.Ru
     )
 
 
-def _failed_seed_check(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any] | None:
-    """The metadata of the run's failed usable_seed check (every video seed broken), or None."""
-    for entry in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
-        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
-        if getattr(data, "check_name", None) == SEED_CHECK and not getattr(data, "passed", True):
-            metadata = getattr(data, "metadata", None) or {}
-            return {k: getattr(v, "value", v) for k, v in metadata.items()}
-    return None
-
-
 def _video_reroll_request(run: dg.DagsterRun, check: dict[str, Any], store: CreativeStore,
                           ledger: Ledger, log: Any) -> dg.RunRequest | None:
     """The next video attempt (new seeds, same keyframe: only video_expansion runs) for a run
     whose K seeds all failed, or None (logged why): bounded by the policy's max_rerolls and by
     what the campaign budget has left for the retry the failed run priced."""
-    partition = run.tags.get("dagster/partition", "")
-    try:
-        key = AdSetKey.parse(partition)
-        brief = registered_brief(store, key.campaign)
-        sha = brief.ad_set(key.ad_set).sha
-    except (InvalidKeyError, BriefError, KeyError) as exc:
-        log.warning(f"run {run.run_id}: video not re-rolled: {exc}")
+    found = _current_brief(run, store, log)
+    if found is None:
         return None
-    if run.tags.get(SHA_TAG, sha) != sha:
-        log.info(f"{partition}: ad set changed since run {run.run_id}; the brief sensor re-runs it")
-        return None
+    partition, key, brief = found
     video_attempt = int(run.tags.get(VIDEO_ATTEMPT_TAG, "0"))
     limit = brief.effective_policy().max_rerolls
     if video_attempt >= limit:
@@ -286,9 +285,9 @@ def reroll_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     requests: list[dg.RunRequest] = []
     for record in records:
         run = record.dagster_run
-        if _usable_check_failed(context.instance, run.run_id):
+        if _failed_check(context.instance, run.run_id, USABLE_CHECK) is not None:
             request = _reroll_request(run, store, context.log)
-        elif (seed_check := _failed_seed_check(context.instance, run.run_id)) is not None:
+        elif (seed_check := _failed_check(context.instance, run.run_id, SEED_CHECK)) is not None:
             ledger = ledger or Ledger(engine_for(settings.db_url()))
             request = _video_reroll_request(run, seed_check, store, ledger, context.log)
         else:

@@ -1,4 +1,4 @@
-"""Shared fixtures. S3 tests run against a real S3-compatible server over loopback HTTP.
+"""Shared fixtures. Provider tests talk to one emulator per module, reset between tests. S3 tests run against a real S3-compatible server over loopback HTTP.
 
 moto's server mode serves the S3 REST API on 127.0.0.1, so boto3 goes through its full HTTP
 stack (signing, addressing, error bodies) instead of moto's in-process patching.
@@ -21,6 +21,7 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy.engine import make_url
 
 from route_assets.db import engine_for
+from route_assets.emulator import Emulator
 
 
 @pytest.fixture(scope="session")
@@ -155,3 +156,17 @@ def pg_engine(postgres_url: str) -> Iterator[Any]:
     finally:
         engine.dispose()
         _pg_admin(url.port, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def running() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emu(running: Emulator) -> Iterator[Emulator]:
+    """The module's emulator, reset; every test ends with no emulator bug."""
+    running.reset()
+    yield running
+    assert running.errors == []

@@ -20,6 +20,8 @@ from route_assets.imaging.video import ken_burns_frames
 
 K = 3
 N_SETS = 60
+FRESH_SETS = 30  # sets N_SETS .. N_SETS + FRESH_SETS - 1 are `fresh`, the next FINAL_SETS `final`
+FINAL_SETS = 30
 FPS = 24
 SECONDS = 4.0
 SIZE = (288, 512)  # width, height: a portrait clip, small enough to score quickly
@@ -56,8 +58,12 @@ class ClipSet:
 
 def split_of(index: int) -> str:
     """Fixed split by index alone: the first half of the N_SETS sets tunes the thresholds, the
-    second half reports; sets past N_SETS are `fresh`, a holdout for checking a scorer change
-    that was prompted by an eval miss (nobody looks at those sets while making it)."""
+    second half reports; the FRESH_SETS sets past N_SETS are `fresh`, a holdout for checking a
+    scorer change that was prompted by an eval miss (nobody looks at those sets while making
+    it), and the FINAL_SETS after them are `final`, a second holdout kept for when `fresh` has
+    been looked at too (set 62 prompted the tracked drift measure)."""
+    if index >= N_SETS + FRESH_SETS:
+        return "final"
     if index >= N_SETS:
         return "fresh"
     return "tune" if index < N_SETS // 2 else "eval"

@@ -232,6 +232,52 @@ def _tone_lut(gamma: float, black: float, white: float) -> np.ndarray:
     return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
 
 
+def _headline_colors(image: np.ndarray, palette: Sequence[str]
+                     ) -> tuple[np.ndarray, np.ndarray] | None:
+    """RGB of the headline's stroke cores and of the band behind them (read the way the
+    classifier reads them), or None when the band holds no text."""
+    scene = analyse_scene(image, palette, Thresholds().bottom_band)
+    bt = scene.band_top
+    lab, model, keep = scene.lab[bt:], scene.model[bt:], ~scene.foreground[bt:]
+    if not keep.any():
+        return None
+    res = np.linalg.norm(lab - model, axis=-1)
+    spread = float(np.median(np.abs(res[keep] - np.median(res[keep]))))
+    text = keep & (res > max(4.0, 9.0 * spread))
+    if text.sum() < max(20, 0.002 * text.size):
+        return None
+    core = text & (res >= np.percentile(res[text], 60))
+    fg = lab_to_rgb(np.median(lab[core], axis=0)[None, None])[0, 0].astype(np.float64)
+    bg = lab_to_rgb(np.median(model[core], axis=0)[None, None])[0, 0].astype(np.float64)
+    return fg, bg
+
+
+MIN_HEADLINE_CONTRAST = 3.0  # WCAG ratio the exposure edit leaves the headline at, at least
+_BAND_GAMMAS = np.geomspace(0.2, 5.0, 41)
+
+
+def _band_curve(image: np.ndarray, palette: Sequence[str], luts: Sequence[np.ndarray],
+                black: float, white: float) -> np.ndarray | None:
+    """A tone curve for the headline band alone when the frame's curve leaves the headline
+    below MIN_HEADLINE_CONTRAST, else None.
+
+    The frame's curve is chosen to put the background back on brand; on a deep exposure error
+    the text and the band behind it were squeezed together (both crushed near black, or both
+    pushed near white) and that curve cannot pull them apart. The band's own gamma is the
+    one, of those with the same end points (no new clipping), that gives the stroke and band
+    colours the largest WCAG contrast: the band's own information is all it uses."""
+    head = _headline_colors(image, palette)
+    if head is None:
+        return None
+    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
+              for v in head)
+    if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
+        return None
+    best = max(_BAND_GAMMAS, key=lambda g: wcag_contrast(
+        *(_tone_lut(float(g), black, white)[np.rint(v).astype(np.uint8)] for v in head)))
+    return _tone_lut(float(best), black, white)
+
+
 def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
               ) -> EditOutcome:
     """A tone curve whose end points leave the clip levels and whose gamma restores mid-tones.
@@ -239,7 +285,9 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
     Clipped detail is gone for good; the end points roll flat areas off 255 (or 0) so they stop
     reading as blown (crushed). The gamma is the one that brings the background back onto the
     brand colours (the brand background is the frame's grey card); without a brand background
-    it moves the median toward mid-grey.
+    it moves the median toward mid-grey. The headline band gets its own curve when the frame's
+    leaves the headline unreadable (`_band_curve`): the classifier only reads the headline
+    once the frame is no longer blown or crushed, so this edit is what must restore it.
     """
     over = step.flaw == FlawKind.OVEREXPOSED
     black, white = (0.0, 236.0) if over else (14.0, 255.0)
@@ -262,11 +310,15 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
             x, t = dom[c] / 255.0, (target[c] - black) / (white - black)
             g = np.log(t) / np.log(x) if 0.003 < x < 0.98 and 0.01 < t < 0.99 else gamma
             luts.append(_tone_lut(float(np.clip(g, gamma / 1.5, gamma * 1.5)), black, white))
-        after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
-        return _outcome(image, after, _box_mask(image.shape, None), step)
-    mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
-    gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
-    after = cv2.LUT(image, _tone_lut(gamma, black, white))
+    else:
+        mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
+        gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
+        luts = [_tone_lut(gamma, black, white)] * 3
+    after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
+    band = _band_curve(image, palette, luts, black, white)
+    if band is not None:
+        top = int(round(image.shape[0] * (1 - Thresholds().bottom_band)))
+        after[top:] = cv2.LUT(image[top:], band)
     return _outcome(image, after, _box_mask(image.shape, None), step)
 
 

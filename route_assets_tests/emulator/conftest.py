@@ -1,24 +1,9 @@
-"""One emulator per test module, reset between tests; every test ends with no emulator bug."""
+"""An HTTP client for the emulator tests (the `emu` fixture is the shared one in ../conftest.py)."""
 
 from collections.abc import Iterator
 
 import httpx
 import pytest
-
-from route_assets.emulator import Emulator
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Iterator[Emulator]:
-    running.reset()
-    yield running
-    assert running.errors == []
 
 
 @pytest.fixture

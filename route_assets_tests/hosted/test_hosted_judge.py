@@ -2,7 +2,6 @@
 loopback: the judge's flaws join the measured ones, its cost is recorded and reserved in the
 ledger, a repeat costs nothing, and a failing judge leaves the measured verdicts with a warning."""
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +39,6 @@ def brief(judge: dict[str, Any]) -> dict[str, Any]:
         "policy": {"classify": {"judge": {"enabled": True, "model": "gemini-2.5-flash",
                                           **judge}}},
     }
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    emulator.reset()
-    yield emulator
-    assert emulator.errors == []
 
 
 def classify(tmp_path: Path, data: dict[str, Any], engines: Any = None

@@ -1,6 +1,5 @@
 """The vision judge client against the emulator over real loopback HTTP, both wire formats."""
 
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,19 +13,6 @@ from route_assets.providers.judge import JudgeNotSent, VisionJudge, parse_review
 
 GEMINI_MODEL = "gemini-2.5-flash"
 SIZE = (160, 96)
-
-
-@pytest.fixture(scope="module")
-def running() -> Iterator[Emulator]:
-    with Emulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(running: Emulator) -> Iterator[Emulator]:
-    running.reset()
-    yield running
-    assert running.errors == []
 
 
 def frame(flat: bool = False) -> bytes:
