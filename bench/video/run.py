@@ -130,7 +130,8 @@ def _pct(a: int, b: int) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--split", choices=("eval", "tune", "all", "fresh", "final"), default="eval")
+    parser.add_argument("--split", choices=("eval", "tune", "all", "fresh", "final"),
+                        default="eval")
     parser.add_argument("--sets", type=int, default=N_SETS, help="use only the first N sets")
     parser.add_argument("--fresh-sets", type=int, default=FRESH_SETS,
                         help="how many for --split fresh")

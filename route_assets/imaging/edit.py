@@ -21,6 +21,7 @@ from route_assets.imaging.measures import (
     brand_nearest,
     brand_segments,
     channel_offset,
+    hex_rgb,
     lab_to_rgb,
     luma,
     morph,
@@ -256,16 +257,20 @@ MIN_HEADLINE_CONTRAST = 3.0  # WCAG ratio the exposure edit leaves the headline 
 _BAND_GAMMAS = np.geomspace(0.2, 5.0, 41)
 
 
-def _band_curve(image: np.ndarray, palette: Sequence[str], luts: Sequence[np.ndarray],
-                black: float, white: float) -> np.ndarray | None:
-    """A tone curve for the headline band alone when the frame's curve leaves the headline
-    below MIN_HEADLINE_CONTRAST, else None.
+def _band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
+              luts: Sequence[np.ndarray], black: float, white: float) -> np.ndarray | None:
+    """New pixels for the headline band (rows from the band's top) when the frame's curve
+    leaves the headline below MIN_HEADLINE_CONTRAST, else None.
 
     The frame's curve is chosen to put the background back on brand; on a deep exposure error
     the text and the band behind it were squeezed together (both crushed near black, or both
-    pushed near white) and that curve cannot pull them apart. The band's own gamma is the
-    one, of those with the same end points (no new clipping), that gives the stroke and band
-    colours the largest WCAG contrast: the band's own information is all it uses."""
+    pushed near white) and that curve cannot pull them apart. First choice: the band's own
+    gamma, of those with the same end points (no new clipping), that gives the stroke and band
+    colours the largest WCAG contrast. When clipping left the two apart in one channel only
+    (no curve separates them), the band is repainted as the two-colour mix it is: each pixel
+    keeps its share of text (its position between band and stroke colour, so anti-aliasing
+    survives) and the band behind becomes the on-brand colour nearest the curved one that
+    reads against the curved text. The subject and anything off that mix keep the curve."""
     head = _headline_colors(image, palette)
     if head is None:
         return None
@@ -273,9 +278,28 @@ def _band_curve(image: np.ndarray, palette: Sequence[str], luts: Sequence[np.nda
               for v in head)
     if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
         return None
-    best = max(_BAND_GAMMAS, key=lambda g: wcag_contrast(
-        *(_tone_lut(float(g), black, white)[np.rint(v).astype(np.uint8)] for v in head)))
-    return _tone_lut(float(best), black, white)
+    top = int(round(image.shape[0] * (1 - Thresholds().bottom_band)))
+
+    def contrast(g: float) -> float:
+        lut = _tone_lut(g, black, white)
+        return wcag_contrast(*(lut[np.rint(v).astype(np.uint8)] for v in head))
+
+    gamma = float(max(_BAND_GAMMAS, key=contrast))
+    curved = cv2.LUT(image[top:], _tone_lut(gamma, black, white))
+    if contrast(gamma) >= MIN_HEADLINE_CONTRAST:
+        return curved
+    brands = [c for c in hex_rgb(palette) if wcag_contrast(fg, c) >= MIN_HEADLINE_CONTRAST]
+    if not brands:
+        return curved
+    paint = min(brands, key=lambda c: float(np.linalg.norm(c - bg)))
+    fg_in, bg_in = head
+    d = fg_in - bg_in
+    px = image[top:].astype(np.float64)
+    t = np.clip((px - bg_in) @ d / max(float(d @ d), 1e-6), 0.0, 1.0)[..., None]
+    off = np.linalg.norm(px - (bg_in + t * d), axis=-1)
+    mix = (off < max(12.0, 0.25 * float(np.linalg.norm(d)))) & ~subject[top:]
+    repaint = np.clip(np.rint(paint + t * (fg - paint)), 0, 255).astype(np.uint8)
+    return np.where(mix[..., None], repaint, curved)
 
 
 def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
@@ -286,7 +310,7 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
     reading as blown (crushed). The gamma is the one that brings the background back onto the
     brand colours (the brand background is the frame's grey card); without a brand background
     it moves the median toward mid-grey. The headline band gets its own curve when the frame's
-    leaves the headline unreadable (`_band_curve`): the classifier only reads the headline
+    leaves the headline unreadable (`_band_fix`): the classifier only reads the headline
     once the frame is no longer blown or crushed, so this edit is what must restore it.
     """
     over = step.flaw == FlawKind.OVEREXPOSED
@@ -315,10 +339,9 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
         luts = [_tone_lut(gamma, black, white)] * 3
     after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
-    band = _band_curve(image, palette, luts, black, white)
+    band = _band_fix(image, palette, subject, luts, black, white)
     if band is not None:
-        top = int(round(image.shape[0] * (1 - Thresholds().bottom_band)))
-        after[top:] = cv2.LUT(image[top:], band)
+        after[image.shape[0] - band.shape[0] :] = band
     return _outcome(image, after, _box_mask(image.shape, None), step)
 
 
@@ -345,11 +368,23 @@ def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
     return _outcome(image, after, everything, step)
 
 
+_DENOISE_LADDER = (0.6, 0.8, 1.0)  # NLM strength h as a multiple of the measured sigma
+
+
 def _denoise(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
              ) -> EditOutcome:
-    """Non-local means with h = 0.6 sigma: removes the noise, keeps edges and texture."""
-    h = max(3.0, 0.6 * noise_sigma(image))
-    after = cv2.fastNlMeansDenoisingColored(image, None, h, h, 7, 21)
+    """Non-local means, h = 0.6 sigma first: removes the noise, keeps edges and texture. Heavy
+    noise can leave more than the classifier tolerates at that strength, so h rises step by
+    step until the residual noise is clearly under the threshold (texture is spared as long as
+    the mild setting suffices)."""
+    sigma = noise_sigma(image)
+    limit = 0.9 * Thresholds().noise_sigma
+    after = image
+    for k in _DENOISE_LADDER:
+        h = max(3.0, k * sigma)
+        after = cv2.fastNlMeansDenoisingColored(image, None, h, h, 7, 21)
+        if noise_sigma(after) <= limit:
+            break
     mask = _box_mask(image.shape, None)
     for box in step.exclude:
         mask &= ~_box_mask(image.shape, box)
@@ -369,6 +404,18 @@ def gaussian_deblur(image: np.ndarray, sigma: float, k: float) -> np.ndarray:
     out = np.stack([np.fft.irfft2(np.fft.rfft2(f[..., c]) * gain, s=(h, w))
                     for c in range(f.shape[2])], -1)
     return np.clip(out[pad:-pad, pad:-pad], 0, 255).astype(np.uint8)
+
+
+def _within_local_range(blurred: np.ndarray, restored: np.ndarray, sigma: float) -> np.ndarray:
+    """Deconvolution clamped to the range the blurred frame spans within ~2 sigma: blurring
+    only averages, so a sharp edge lies between the levels on either side of it. What goes
+    beyond is ringing (a halo, or a band clipped to black along a strong edge that a re-check
+    would read as a new object), not detail."""
+    k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * int(np.ceil(2 * sigma)) + 1,) * 2)
+    lo, hi = cv2.erode(blurred, k).astype(np.int16), cv2.dilate(blurred, k).astype(np.int16)
+    slack = (hi - lo) // 10  # a little overshoot is what reads as crisp; the ringing is far more
+    return np.clip(restored, np.clip(lo - slack, 0, 255), np.clip(hi + slack, 0, 255)
+                   ).astype(np.uint8)
 
 
 # Sharpening ladder, mildest first: an unsharp mask (radius, amount) restores mild softness;
@@ -405,7 +452,8 @@ def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
             after = np.clip(img + b * detail * (img - blurred), 0, 255).astype(np.uint8)
         else:
             after = image.copy()
-            after[win] = gaussian_deblur(image[win], a * scale, b)
+            after[win] = _within_local_range(image[win], gaussian_deblur(image[win], a * scale, b),
+                                             a * scale)
         trial = np.where(mask[..., None], after, image).astype(np.uint8)
         ratio, coarse = sharpness_tiles(sharpness_view(trial).rgb)
         structured = coarse > t.patch_structure

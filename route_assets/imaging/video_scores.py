@@ -20,10 +20,14 @@ from route_assets.imaging.flaws import Box
 
 ANALYSIS_WIDTH = 192
 _TRACK_SAMPLES = 10  # frames (besides the first) on which the subject is located
-# A part of the subject drifts when at least this many of its features share a motion that
+# A part of the subject drifts when at least this many of its corners share a motion that
 # misses the camera's by more than this many px (at ANALYSIS_WIDTH).
 _PART_TOLERANCE_PX = 3.0
 _PART_MIN_FEATURES = 8
+# Drift follows corners through the clip with Lucas-Kanade flow (see _tracks).
+_TRACK_CORNERS = 250
+_TRACK_STEP = 4  # frames per tracking step
+_TRACK_BACK_PX = 0.5  # forward-backward disagreement that drops a corner
 # Which way each measure fails: "max" fails above its limit, "min" below it.
 LIMIT_KIND = {
     "coherence": "min",
@@ -135,17 +139,42 @@ def _likeness(first: np.ndarray, keyframe: np.ndarray, box: Box | None) -> float
     return max(structural_similarity(g, _gray(v), data_range=255) for v in views)
 
 
-def _matches(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
-             region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-checked ORB matches src -> dst (src features inside `region`): two Nx2 arrays."""
-    kp1, d1 = orb.detectAndCompute(src, region)
-    kp2, d2 = orb.detectAndCompute(dst, None)
-    if d1 is None or d2 is None or len(kp1) < 6 or len(kp2) < 6:
-        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d2)
-    p1 = np.array([kp1[m.queryIdx].pt for m in matches], np.float32).reshape(-1, 2)
-    p2 = np.array([kp2[m.trainIdx].pt for m in matches], np.float32).reshape(-1, 2)
-    return p1, p2
+def _flow(src: np.ndarray, dst: np.ndarray,
+          points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where `points` (Nx2 float32) of `src` are in `dst` (pyramidal Lucas-Kanade), and
+    whether each was found."""
+    found, status, _ = cv2.calcOpticalFlowPyrLK(  # type: ignore[call-overload]
+        src, dst, points, None, winSize=(15, 15), maxLevel=2,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+    return np.asarray(found, np.float32).reshape(-1, 2), np.asarray(status).ravel() == 1
+
+
+def _tracks(gray: Sequence[np.ndarray],
+            at: Iterable[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Corners of the first frame followed through the clip by pyramidal Lucas-Kanade flow,
+    every _TRACK_STEP frames: for each frame in `at`, the surviving corners' first-frame and
+    current positions (two Nx2 arrays). Each step moves a corner a few px at most, so a corner
+    is searched where it just was and cannot jump to a look-alike elsewhere (as independent
+    descriptor matches of a small or repetitive subject do); a corner that fails the way back
+    (forward-backward check) is dropped for good."""
+    first = cv2.goodFeaturesToTrack(gray[0], _TRACK_CORNERS, 0.01, 3, blockSize=5)
+    if first is None:
+        return {}
+    start = first.reshape(-1, 2).astype(np.float32)
+    current, alive = start.copy(), np.ones(len(start), bool)
+    wanted = {int(i) for i in at}
+    frames = sorted(set(range(0, len(gray), _TRACK_STEP)) | wanted)
+    out = {}
+    for a, b in zip(frames, frames[1:], strict=False):
+        if not alive.any():
+            break
+        ahead, st = _flow(gray[a], gray[b], current)
+        back, st_back = _flow(gray[b], gray[a], ahead)
+        alive &= st & st_back & (np.linalg.norm(back - current, axis=1) < _TRACK_BACK_PX)
+        current = np.where(alive[:, None], ahead, current)
+        if b in wanted:
+            out[b] = (start[alive], current[alive])
+    return out
 
 
 def _fit(p1: np.ndarray, p2: np.ndarray,
@@ -160,22 +189,15 @@ def _fit(p1: np.ndarray, p2: np.ndarray,
     return m, inliers.ravel().astype(bool)
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray, orb: cv2.ORB,
-                region: np.ndarray | None = None, min_inliers: int = 5) -> np.ndarray | None:
-    """A 2x3 similarity transform src -> dst from ORB matches (RANSAC), or None."""
-    fit = _fit(*_matches(src, dst, orb, region), min_inliers=min_inliers)
-    return None if fit is None else fit[0]
-
-
 def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ m[:, :2].T + m[:, 2]
 
 
 def _part_drift(p1: np.ndarray, p2: np.ndarray, camera: np.ndarray) -> float:
-    """How far a part of the subject moves against the camera, in px: the subject's features
+    """How far a part of the subject moves against the camera, in px: the subject's corners
     the camera's motion does not explain, if enough of them agree on one motion of their own
     (a head sliding off its body, a product leaving its shelf while the rest holds still).
-    Stray mismatches do not agree on a motion, so they do not count."""
+    Stray mistracks do not agree on a motion, so they do not count."""
     off = np.linalg.norm(_apply(camera, p1) - p2, axis=1) > _PART_TOLERANCE_PX
     if int(off.sum()) < _PART_MIN_FEATURES:
         return 0.0
@@ -191,43 +213,46 @@ def _drift(gray: Sequence[np.ndarray], box: Box | None) -> float:
     """How far the subject, or a part of it, moves away from where the camera's own motion
     would put it, as a fraction of the frame's diagonal.
 
-    The camera's motion (zoom, pan) is the similarity transform of the background, the subject's
-    is the one of its own features; a good clip keeps them together (a parallax move parts
-    them a little), a drifting one lets the subject slide off. When only part of the subject
-    slides (the rest of the box moving with the background), the box's dominant motion is the
-    camera's, so the features it leaves unexplained are fitted on their own (`_part_drift`).
-    A subject that can no longer be matched at all has lost its likeness: full drift."""
+    The camera's motion (zoom, pan) is the similarity transform of the background's tracked
+    corners, the subject's the one of the corners in its box; a good clip keeps them together
+    (a parallax move parts them a little), a drifting one lets the subject slide off. When only
+    part of the subject slides (the rest of the box moving with the background), the box's
+    dominant motion is the camera's, so the corners it leaves unexplained are fitted on their
+    own (`_part_drift`). Corners are tracked frame to frame (`_tracks`) rather than matched by
+    descriptor from the first frame: a small part (a cup's rim) has few corners and its
+    descriptor matches were mostly wrong, hiding its slide. A subject whose corners can no
+    longer be followed has lost its likeness: full drift."""
     h, w = gray[0].shape
     x0, y0, x1, y1 = box if box else (w // 4, h // 4, 3 * w // 4, 3 * h // 4)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
     if x1 - x0 < 8 or y1 - y0 < 8:
         return 0.0
-    inside = np.zeros((h, w), np.uint8)
-    inside[y0:y1, x0:x1] = 255
-    outside = 255 - inside
     centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, 1.0])
-    orb = cv2.ORB_create(  # type: ignore[attr-defined]
-        nfeatures=400, edgeThreshold=9, patchSize=9, fastThreshold=8)
     diag = float(np.hypot(w, h))
     picks = np.unique(np.linspace(1, len(gray) - 1, _TRACK_SAMPLES).round().astype(int))
+    tracked = _tracks(gray, picks)
     worst, lost = 0.0, 0
     for i in picks:
-        p1, p2 = _matches(gray[0], gray[i], orb, inside)
-        fit = _fit(p1, p2)
+        if i not in tracked:
+            lost += 1
+            continue
+        p1, p2 = tracked[i]
+        inside = (p1[:, 0] >= x0) & (p1[:, 0] < x1) & (p1[:, 1] >= y0) & (p1[:, 1] < y1)
+        fit = _fit(p1[inside], p2[inside])
         if fit is None:
             lost += 1
             continue
         subject = fit[0]
-        # A plain backdrop (or a subject filling the frame) leaves too few features outside
+        # A plain backdrop (or a subject filling the frame) leaves too few corners outside
         # the subject: then the whole frame's dominant motion stands for the camera's.
-        camera = _similarity(gray[0], gray[i], orb, outside, min_inliers=12)
-        if camera is None:
-            camera = _similarity(gray[0], gray[i], orb)
-        if camera is None:
+        camera_fit = _fit(p1[~inside], p2[~inside], min_inliers=12) or _fit(p1, p2)
+        if camera_fit is None:
             lost += 1
             continue
+        camera = camera_fit[0]
         whole = float(np.linalg.norm(subject @ centre - camera @ centre))
-        worst = max(worst, whole / diag, _part_drift(p1, p2, camera) / diag)
+        part = _part_drift(p1[inside], p2[inside], camera)
+        worst = max(worst, whole / diag, part / diag)
     if lost > len(picks) // 2:
         return 1.0
     return worst

@@ -11,7 +11,9 @@ from route_assets.imaging.classify import Assessment, assess
 from route_assets.imaging.edit import (
     EditOutcome,
     EditStep,
+    _within_local_range,
     apply_edit,
+    gaussian_deblur,
     palette_delta_e,
     plan_edits,
     ssim_outside,
@@ -171,3 +173,40 @@ def test_ssim_outside() -> None:
     assert ssim_outside(image, changed, mask) == pytest.approx(1.0)
     assert ssim_outside(image, changed, np.ones_like(mask)) == 1.0
     assert ssim_outside(image, synth.noise(image, 20), mask) < 0.9
+
+
+def test_exposure_restores_a_squeezed_headline() -> None:
+    """A deep exposure cut crushes dark text and its light band together; the classifier reads
+    the headline only after the exposure edit, so that edit must leave it readable again."""
+    c = base("coffee", RUST)
+    top = int(0.8 * c.image.shape[0])
+    img = c.image.copy()
+    img[top:] = 235  # a light band with near-black text, then the whole frame ~3 EV darker
+    cv2.putText(img, "SHOP NOW", (40, img.shape[0] - 25), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
+                (10, 10, 10), 4, cv2.LINE_AA)
+    dark = np.clip(np.rint(((img / 255.0) ** 2.2 / 8) ** (1 / 2.2) * 255 - 30), 0, 255)
+    dark = dark.astype(np.uint8)
+    step = EditStep(EditKind.EXPOSURE, FlawKind.UNDEREXPOSED, None)
+    out = apply_edit(dark, step, palette=RUST, subject_mask=np.zeros(dark.shape[:2], bool))
+    after = assess(out.image, palette=RUST)
+    assert after.measures["headline_contrast"] >= 3.0
+    assert FlawKind.UNREADABLE_HEADLINE not in kinds(after)
+
+
+
+def test_deconvolution_is_kept_within_the_local_range() -> None:
+    """Deconvolving a blurred hard edge (a headline strip) with too wide a PSF overshoots it: a
+    bright halo and a band clipped to black, which the re-check reads as a new stray object.
+    The sharpen ladder keeps the restored frame within the blurred frame's local range."""
+    img = np.full((256, 256, 3), (48, 100, 96), np.uint8)
+    img[200:] = (16, 25, 43)
+    soft = cv2.GaussianBlur(img, (0, 0), 4.8)
+    raw = gaussian_deblur(soft, 7.0, 0.01)
+    kept = _within_local_range(soft, raw, 7.0)
+    col_raw, col = raw[150:250, 128].astype(int), kept[150:250, 128].astype(int)
+    assert (col_raw.max(0) > np.array([48, 100, 96]) + 12).any()  # the failure it guards
+    hi, lo = np.array([48, 100, 96]), np.array([16, 25, 43])
+    slack = (hi - lo) // 10  # the overshoot that reads as crisp is allowed
+    assert (col.max(0) <= hi + slack).all() and (col.min(0) >= lo - slack).all()
+    steepest = np.abs(np.diff(soft[150:250, 128, 1].astype(int))).max()
+    assert np.abs(np.diff(col[:, 1])).max() > steepest  # still sharper than the input

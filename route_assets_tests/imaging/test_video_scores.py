@@ -1,4 +1,5 @@
-"""Clip scores: the drift measure sees a subject, or only part of it, sliding off."""
+"""Clip scores: the drift measure sees a subject, or only part of it (even a small one), sliding
+off."""
 
 import numpy as np
 import pytest
@@ -19,13 +20,15 @@ def _drift(mask: np.ndarray, depth: float) -> float:
     return video_scores.score_clip(frames, 12, image, BOX).drift
 
 
-@pytest.mark.parametrize("part", ["whole", "head"])
+@pytest.mark.parametrize("part", ["whole", "head", "small"])
 def test_drift_catches_the_subject_or_a_part_of_it_sliding_off(part: str) -> None:
     limit = load_policy().video.thresholds["drift"]
     mask = np.zeros((512, 512), np.uint8)
     if part == "whole":
         mask[BOX[1]:BOX[3], BOX[0]:BOX[2]] = 1
-    else:  # a head sliding off a body that moves with the background
+    elif part == "head":  # a head sliding off a body that moves with the background
         mask[20:190, 170:300] = 1
+    else:  # a patch about 80 px square at scoring size, like a cup's rim (bench set 62)
+        mask[200:320, 180:300] = 1
     assert _drift(mask, depth=0.03) < limit  # a gentle parallax move is not drift
     assert _drift(mask, depth=0.25) > limit
