@@ -1,4 +1,5 @@
-"""Shared fixtures. Provider tests talk to one emulator per module, reset between tests. S3 tests run against a real S3-compatible server over loopback HTTP.
+"""Shared fixtures. Provider tests talk to one emulator per module, reset between tests.
+S3 tests run against a real S3-compatible server over loopback HTTP.
 
 moto's server mode serves the S3 REST API on 127.0.0.1, so boto3 goes through its full HTTP
 stack (signing, addressing, error bodies) instead of moto's in-process patching.
