@@ -1,6 +1,7 @@
 """The production profile in deploy/: its dagster.yaml loads as a real PostgreSQL-backed instance
 that runs a partition end to end, and the Helm values have the shape Dagster's chart expects."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +18,9 @@ import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 from sqlalchemy.engine import make_url
 
+from route_assets.assets.video_expansion import clip_limits, rendition_problems
 from route_assets.brief import load_brief, parse_brief
+from route_assets.catalog import load_placements
 from route_assets.partitions import AdSetKey
 from route_assets.runner import register, run_ad_set
 from route_assets.storage import LocalCreativeStore
@@ -133,6 +136,31 @@ def test_helm_values_have_the_chart_shape():
                               "granularity": project["pools"]["granularity"]}
 
 
+def _every_video_rendition_passes_and_ffprobe_decodes_it(folder: Path, placements: list[str]
+                                                         ) -> None:
+    """Each video placement's file meets its placement's check and decodes to the last frame
+    with no error in ffmpeg's own decoder."""
+    catalog = load_placements()
+    wanted = {p for p in placements if catalog.get(p).video}
+    made = {f.name.removesuffix(".mp4") for f in (folder / "video_expansion").glob("*.mp4")}
+    assert made == wanted
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe, "ffprobe is required (Debian: ffmpeg)"
+    for placement in sorted(wanted):
+        spec = catalog.get(placement)
+        path = folder / "video_expansion" / f"{placement}.mp4"
+        assert rendition_problems(path.read_bytes(), clip_limits(spec)) == [], path
+        out = subprocess.run(
+            [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+             "stream=codec_name,width,height,pix_fmt,nb_read_frames", "-of", "json", str(path)],
+            capture_output=True, check=True)
+        assert out.stderr == b"", (path, out.stderr)  # no decode error anywhere in the stream
+        stream = json.loads(out.stdout)["streams"][0]
+        assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"]) == (
+            "h264", spec.width, spec.height, "yuv420p")
+        assert int(stream["nb_read_frames"]) >= 1
+
+
 def test_the_whole_demo_runs_on_the_postgres_profile(pg_env, postgres_url, tmp_path):
     """`make demo`'s campaign through the CLI with the deploy profile: Dagster storage and the
     ledger/journal both in PostgreSQL."""
@@ -152,6 +180,8 @@ def test_the_whole_demo_runs_on_the_postgres_profile(pg_env, postgres_url, tmp_p
     store = home / "store" / "summer-glow"
     for ad_set in brief.ad_sets:
         assert (store / ad_set.id / "surgical_edit" / "master.png").is_file()
+        videos = ad_set.placements if ad_set.motion is not None else []  # stills only otherwise
+        _every_video_rendition_passes_and_ffprobe_decodes_it(store / ad_set.id, videos)
     assert (store / "cost_report.csv").is_file()
     conn = psycopg2.connect(host=pg_env["DAGSTER_PG_HOST"], port=int(pg_env["DAGSTER_PG_PORT"]),
                             user=pg_env["DAGSTER_PG_USERNAME"], dbname=pg_env["DAGSTER_PG_DB"])

@@ -26,7 +26,8 @@ SEED_CHECK = "usable_seed"
 ATTEMPT_TAG = "video_attempt"  # a re-roll of the clips only: new seeds, same keyframe
 
 
-def _limits(p: Placement, fps: int) -> video.ClipLimits:
+def clip_limits(p: Placement, fps: int = 30) -> video.ClipLimits:
+    """What a placement asks of its video rendition (fps: when the placement names none)."""
     assert p.video is not None
     v = p.video
     return video.ClipLimits(width=p.width, height=p.height, fps=v.fps or fps, seconds=v.seconds,
@@ -153,9 +154,9 @@ def video_expansion(
             master = store.get_blob(seeds[kept].blob)
             xmp = codecs.disclosure_xmp(codecs.GENERATED)
             for spec in specs:
-                clip_limits = _limits(spec, fps)
-                data = video.encode_rendition(master, clip_limits, xmp=xmp)
-                problems += [f"{spec.id}: {p}" for p in rendition_problems(data, clip_limits)]
+                wanted = clip_limits(spec, fps)
+                data = video.encode_rendition(master, wanted, xmp=xmp)
+                problems += [f"{spec.id}: {p}" for p in rendition_problems(data, wanted)]
                 info = video.probe_video(data)
                 poster, _ = codecs.encode_for_placement(
                     video.first_frame(data), fmt="jpeg", max_bytes=spec.max_bytes,
@@ -164,7 +165,7 @@ def video_expansion(
                     placement=spec.id, blob=store.put_blob(data, suffix=".mp4"),
                     file=store.publish(inp.key, STAGE, f"{spec.id}.mp4", data),
                     width=info.width, height=info.height, seconds=info.seconds,
-                    fps=clip_limits.fps, frames=info.frames, bytes=len(data),
+                    fps=wanted.fps, frames=info.frames, bytes=len(data),
                     seed=seeds[kept].seed, request_id=seeds[kept].request_id,
                     kbps=round(len(data) * 8 / 1000 / max(info.seconds, 1e-6), 1),
                     poster_file=store.publish(inp.key, STAGE, f"{spec.id}.poster.jpg", poster),

@@ -43,6 +43,7 @@ ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSUR
 MANY_STRAYS = 3  # this many stray objects: rebuild the background once instead of erasing each
 MAX_UPSCALE = 4.0
 FACE_STRENGTH = 0.6  # blend of the edge-preserving smoothing on a face, at most
+SEAM_DE = 6.0  # dE76 at the headline band's top that is an edge (a strip), not one surface
 MIN_TEXTURE = 0.6  # share of a face's fine texture a retouch must keep (no plastic skin)
 
 
@@ -341,8 +342,28 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
     after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
     band = _band_fix(image, palette, subject, luts, black, white)
     if band is not None:
-        after[image.shape[0] - band.shape[0] :] = band
+        fixed = after.copy()
+        fixed[image.shape[0] - band.shape[0] :] = band
+        # A band that was one surface with the background above must stay one: a new edge
+        # at its top would ship a visible seam (then the headline stays unreadable and the
+        # frame goes to regenerate instead).
+        top = image.shape[0] - band.shape[0]
+        was = _band_edge(image, top, subject)
+        if was >= SEAM_DE or _band_edge(fixed, top, subject) <= was + SEAM_DE:
+            after = fixed
     return _outcome(image, after, _box_mask(image.shape, None), step)
+
+
+def _band_edge(image: np.ndarray, top: int, subject: np.ndarray) -> float:
+    """dE76 between the mean colours just above and just below the band's top row, away
+    from the subject."""
+    rows = 4
+    lab = rgb_to_lab(image[top - rows : top + rows])
+    keep = ~subject[top - rows : top + rows].any(0)
+    if not keep.any():
+        return 0.0
+    above, below = lab[:rows, keep].reshape(-1, 3), lab[rows:, keep].reshape(-1, 3)
+    return float(np.linalg.norm(above.mean(0) - below.mean(0)))
 
 
 def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],

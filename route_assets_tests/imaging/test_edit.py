@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from route_assets.imaging import edit
 from route_assets.imaging.classify import Assessment, assess
 from route_assets.imaging.edit import (
     EditOutcome,
@@ -191,6 +192,23 @@ def test_exposure_restores_a_squeezed_headline() -> None:
     after = assess(out.image, palette=RUST)
     assert after.measures["headline_contrast"] >= 3.0
     assert FlawKind.UNREADABLE_HEADLINE not in kinds(after)
+
+
+def test_exposure_never_splits_one_surface_at_the_headline_band() -> None:
+    """When the band is the background itself, giving it a curve of its own would ship a seam:
+    the edit leaves it one surface (and the frame goes to regenerate if still unreadable)."""
+    c = base("coffee", RUST)
+    img = c.image.copy()
+    cv2.putText(img, "SHOP NOW", (40, img.shape[0] - 25), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
+                (90, 40, 20), 4, cv2.LINE_AA)
+    dark = np.clip(np.rint(((img / 255.0) ** 2.2 / 8) ** (1 / 2.2) * 255 - 30), 0, 255)
+    dark = dark.astype(np.uint8)
+    none = np.zeros(dark.shape[:2], bool)
+    step = EditStep(EditKind.EXPOSURE, FlawKind.UNDEREXPOSED, None)
+    out = apply_edit(dark, step, palette=RUST, subject_mask=none)
+    top = int(round(0.8 * dark.shape[0]))
+    assert edit._band_edge(dark, top, none) < edit.SEAM_DE
+    assert edit._band_edge(out.image, top, none) < edit.SEAM_DE
 
 
 
