@@ -177,7 +177,9 @@ def clipping(
     size = view.rgb.shape[1::-1]
     y = luma(view.rgb)
     shares = []
-    for clipped, bright in ((image.min(-1) >= 253, True), (luma(image) <= 8, False)):
+    # (channel-wise minimum: numpy's min over a 3-wide last axis is ten times slower)
+    lowest = np.minimum(np.minimum(image[..., 0], image[..., 1]), image[..., 2])
+    for clipped, bright in ((lowest >= 253, True), (luma(image) <= 8, False)):
         m = cv2.resize(clipped.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
         for c in pal_lab:
             if c[0] > 92 or c[0] < 8:
