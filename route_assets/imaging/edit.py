@@ -16,12 +16,12 @@ from skimage.color import deltaE_ciede2000
 from skimage.metrics import structural_similarity
 
 from route_assets.imaging.classify import Thresholds, soft_patch
+from route_assets.imaging.deblur import gaussian_deblur, within_local_range
 from route_assets.imaging.flaws import Box, EditKind, Flaw, FlawKind
 from route_assets.imaging.measures import (
     brand_nearest,
     brand_segments,
     channel_offset,
-    hex_rgb,
     lab_to_rgb,
     luma,
     morph,
@@ -36,6 +36,7 @@ from route_assets.imaging.measures import (
     wcag_contrast,
 )
 from route_assets.imaging.subject import FOREGROUND_DE, Scene, analyse_scene
+from route_assets.imaging.tone import SEAM_DE, band_edge, band_fix, tone_lut
 
 ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSURE,
          EditKind.WHITE_BALANCE, EditKind.DENOISE, EditKind.FACE_CARE, EditKind.SHARPEN,
@@ -43,7 +44,6 @@ ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSUR
 MANY_STRAYS = 3  # this many stray objects: rebuild the background once instead of erasing each
 MAX_UPSCALE = 4.0
 FACE_STRENGTH = 0.6  # blend of the edge-preserving smoothing on a face, at most
-SEAM_DE = 6.0  # dE76 at the headline band's top that is an edge (a strip), not one surface
 MIN_TEXTURE = 0.6  # share of a face's fine texture a retouch must keep (no plastic skin)
 
 
@@ -229,80 +229,6 @@ def _recolor(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     return _outcome(image, np.clip(np.rint(after), 0, 255), mask, step)
 
 
-def _tone_lut(gamma: float, black: float, white: float) -> np.ndarray:
-    lut = black + (white - black) * (np.arange(256) / 255.0) ** gamma
-    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
-
-
-def _headline_colors(image: np.ndarray, palette: Sequence[str]
-                     ) -> tuple[np.ndarray, np.ndarray] | None:
-    """RGB of the headline's stroke cores and of the band behind them (read the way the
-    classifier reads them), or None when the band holds no text."""
-    scene = analyse_scene(image, palette, Thresholds().bottom_band)
-    bt = scene.band_top
-    lab, model, keep = scene.lab[bt:], scene.model[bt:], ~scene.foreground[bt:]
-    if not keep.any():
-        return None
-    res = np.linalg.norm(lab - model, axis=-1)
-    spread = float(np.median(np.abs(res[keep] - np.median(res[keep]))))
-    text = keep & (res > max(4.0, 9.0 * spread))
-    if text.sum() < max(20, 0.002 * text.size):
-        return None
-    core = text & (res >= np.percentile(res[text], 60))
-    fg = lab_to_rgb(np.median(lab[core], axis=0)[None, None])[0, 0].astype(np.float64)
-    bg = lab_to_rgb(np.median(model[core], axis=0)[None, None])[0, 0].astype(np.float64)
-    return fg, bg
-
-
-MIN_HEADLINE_CONTRAST = 3.0  # WCAG ratio the exposure edit leaves the headline at, at least
-_BAND_GAMMAS = np.geomspace(0.2, 5.0, 41)
-
-
-def _band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
-              luts: Sequence[np.ndarray], black: float, white: float) -> np.ndarray | None:
-    """New pixels for the headline band (rows from the band's top) when the frame's curve
-    leaves the headline below MIN_HEADLINE_CONTRAST, else None.
-
-    The frame's curve is chosen to put the background back on brand; on a deep exposure error
-    the text and the band behind it were squeezed together (both crushed near black, or both
-    pushed near white) and that curve cannot pull them apart. First choice: the band's own
-    gamma, of those with the same end points (no new clipping), that gives the stroke and band
-    colours the largest WCAG contrast. When clipping left the two apart in one channel only
-    (no curve separates them), the band is repainted as the two-colour mix it is: each pixel
-    keeps its share of text (its position between band and stroke colour, so anti-aliasing
-    survives) and the band behind becomes the on-brand colour nearest the curved one that
-    reads against the curved text. The subject and anything off that mix keep the curve."""
-    head = _headline_colors(image, palette)
-    if head is None:
-        return None
-    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
-              for v in head)
-    if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
-        return None
-    top = int(round(image.shape[0] * (1 - Thresholds().bottom_band)))
-
-    def contrast(g: float) -> float:
-        lut = _tone_lut(g, black, white)
-        return wcag_contrast(*(lut[np.rint(v).astype(np.uint8)] for v in head))
-
-    gamma = float(max(_BAND_GAMMAS, key=contrast))
-    curved = cv2.LUT(image[top:], _tone_lut(gamma, black, white))
-    if contrast(gamma) >= MIN_HEADLINE_CONTRAST:
-        return curved
-    brands = [c for c in hex_rgb(palette) if wcag_contrast(fg, c) >= MIN_HEADLINE_CONTRAST]
-    if not brands:
-        return curved
-    paint = min(brands, key=lambda c: float(np.linalg.norm(c - bg)))
-    fg_in, bg_in = head
-    d = fg_in - bg_in
-    px = image[top:].astype(np.float64)
-    t = np.clip((px - bg_in) @ d / max(float(d @ d), 1e-6), 0.0, 1.0)[..., None]
-    off = np.linalg.norm(px - (bg_in + t * d), axis=-1)
-    mix = (off < max(12.0, 0.25 * float(np.linalg.norm(d)))) & ~subject[top:]
-    repaint = np.clip(np.rint(paint + t * (fg - paint)), 0, 255).astype(np.uint8)
-    return np.where(mix[..., None], repaint, curved)
-
-
 def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject: np.ndarray
               ) -> EditOutcome:
     """A tone curve whose end points leave the clip levels and whose gamma restores mid-tones.
@@ -311,7 +237,7 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
     reading as blown (crushed). The gamma is the one that brings the background back onto the
     brand colours (the brand background is the frame's grey card); without a brand background
     it moves the median toward mid-grey. The headline band gets its own curve when the frame's
-    leaves the headline unreadable (`_band_fix`): the classifier only reads the headline
+    leaves the headline unreadable (`tone.band_fix`): the classifier only reads the headline
     once the frame is no longer blown or crushed, so this edit is what must restore it.
     """
     over = step.flaw == FlawKind.OVEREXPOSED
@@ -322,25 +248,25 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         segs = brand_segments(palette)
 
         def miss(g: float) -> float:
-            c = _tone_lut(g, black, white)[dom.astype(np.uint8)].astype(np.float64)
+            c = tone_lut(g, black, white)[dom.astype(np.uint8)].astype(np.float64)
             return float(np.linalg.norm(c - brand_nearest(c, segs)))
 
         gamma = float(min(gammas, key=miss))
         # Per-channel gammas near the shared one put the background exactly on the brand:
         # a shared curve leaves a few dE of drift on deep exposure errors.
-        mapped = _tone_lut(gamma, black, white)[dom.astype(np.uint8)].astype(np.float64)
+        mapped = tone_lut(gamma, black, white)[dom.astype(np.uint8)].astype(np.float64)
         target = brand_nearest(mapped, segs)
         luts = []
         for c in range(3):
             x, t = dom[c] / 255.0, (target[c] - black) / (white - black)
             g = np.log(t) / np.log(x) if 0.003 < x < 0.98 and 0.01 < t < 0.99 else gamma
-            luts.append(_tone_lut(float(np.clip(g, gamma / 1.5, gamma * 1.5)), black, white))
+            luts.append(tone_lut(float(np.clip(g, gamma / 1.5, gamma * 1.5)), black, white))
     else:
         mid = float(np.clip(np.median(luma(image)) / 255.0, 0.01, 0.99))
         gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
-        luts = [_tone_lut(gamma, black, white)] * 3
+        luts = [tone_lut(gamma, black, white)] * 3
     after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
-    band = _band_fix(image, palette, subject, luts, black, white)
+    band = band_fix(image, palette, subject, luts, black, white)
     if band is not None:
         fixed = after.copy()
         fixed[image.shape[0] - band.shape[0] :] = band
@@ -348,22 +274,10 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         # at its top would ship a visible seam (then the headline stays unreadable and the
         # frame goes to regenerate instead).
         top = image.shape[0] - band.shape[0]
-        was = _band_edge(image, top, subject)
-        if was >= SEAM_DE or _band_edge(fixed, top, subject) <= was + SEAM_DE:
+        was = band_edge(image, top, subject)
+        if was >= SEAM_DE or band_edge(fixed, top, subject) <= was + SEAM_DE:
             after = fixed
     return _outcome(image, after, _box_mask(image.shape, None), step)
-
-
-def _band_edge(image: np.ndarray, top: int, subject: np.ndarray) -> float:
-    """dE76 between the mean colours just above and just below the band's top row, away
-    from the subject."""
-    rows = 4
-    lab = rgb_to_lab(image[top - rows : top + rows])
-    keep = ~subject[top - rows : top + rows].any(0)
-    if not keep.any():
-        return 0.0
-    above, below = lab[:rows, keep].reshape(-1, 3), lab[rows:, keep].reshape(-1, 3)
-    return float(np.linalg.norm(above.mean(0) - below.mean(0)))
 
 
 def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
@@ -412,33 +326,6 @@ def _denoise(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
     return _outcome(image, after, mask, step)
 
 
-def gaussian_deblur(image: np.ndarray, sigma: float, k: float) -> np.ndarray:
-    """Wiener deconvolution with a Gaussian point-spread function of `sigma` pixels; `k` is the
-    noise-to-signal ratio that bounds the gain (smaller restores more and rings more). Edges
-    are mirrored first so the frame border does not ring."""
-    pad = int(np.ceil(4 * sigma))
-    f = cv2.copyMakeBorder(image.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_REFLECT)
-    h, w = f.shape[:2]
-    fy, fx = np.fft.fftfreq(h)[:, None], np.fft.rfftfreq(w)[None, :]
-    otf = np.exp(-2 * np.pi**2 * sigma**2 * (fx**2 + fy**2)).astype(np.float32)
-    gain = otf / (otf**2 + k)
-    out = np.stack([np.fft.irfft2(np.fft.rfft2(f[..., c]) * gain, s=(h, w))
-                    for c in range(f.shape[2])], -1)
-    return np.clip(out[pad:-pad, pad:-pad], 0, 255).astype(np.uint8)
-
-
-def _within_local_range(blurred: np.ndarray, restored: np.ndarray, sigma: float) -> np.ndarray:
-    """Deconvolution clamped to the range the blurred frame spans within ~2 sigma: blurring
-    only averages, so a sharp edge lies between the levels on either side of it. What goes
-    beyond is ringing (a halo, or a band clipped to black along a strong edge that a re-check
-    would read as a new object), not detail."""
-    k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * int(np.ceil(2 * sigma)) + 1,) * 2)
-    lo, hi = cv2.erode(blurred, k).astype(np.int16), cv2.dilate(blurred, k).astype(np.int16)
-    slack = (hi - lo) // 10  # a little overshoot is what reads as crisp; the ringing is far more
-    return np.clip(restored, np.clip(lo - slack, 0, 255), np.clip(hi + slack, 0, 255)
-                   ).astype(np.uint8)
-
-
 # Sharpening ladder, mildest first: an unsharp mask (radius, amount) restores mild softness;
 # stronger softness (a defocused generator patch) needs deconvolution (PSF sigma, Wiener k);
 # the strongest unsharp masks come last because their halos are what a re-check rejects.
@@ -473,7 +360,7 @@ def _sharpen(image: np.ndarray, step: EditStep, palette: Sequence[str], subject:
             after = np.clip(img + b * detail * (img - blurred), 0, 255).astype(np.uint8)
         else:
             after = image.copy()
-            after[win] = _within_local_range(image[win], gaussian_deblur(image[win], a * scale, b),
+            after[win] = within_local_range(image[win], gaussian_deblur(image[win], a * scale, b),
                                              a * scale)
         trial = np.where(mask[..., None], after, image).astype(np.uint8)
         ratio, coarse = sharpness_tiles(sharpness_view(trial).rgb)

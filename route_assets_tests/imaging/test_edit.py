@@ -7,14 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from route_assets.imaging import edit
+from route_assets.imaging import tone
 from route_assets.imaging.classify import Assessment, assess
+from route_assets.imaging.deblur import gaussian_deblur, within_local_range
 from route_assets.imaging.edit import (
     EditOutcome,
     EditStep,
-    _within_local_range,
     apply_edit,
-    gaussian_deblur,
     palette_delta_e,
     plan_edits,
     ssim_outside,
@@ -207,8 +206,8 @@ def test_exposure_never_splits_one_surface_at_the_headline_band() -> None:
     step = EditStep(EditKind.EXPOSURE, FlawKind.UNDEREXPOSED, None)
     out = apply_edit(dark, step, palette=RUST, subject_mask=none)
     top = int(round(0.8 * dark.shape[0]))
-    assert edit._band_edge(dark, top, none) < edit.SEAM_DE
-    assert edit._band_edge(out.image, top, none) < edit.SEAM_DE
+    assert tone.band_edge(dark, top, none) < tone.SEAM_DE
+    assert tone.band_edge(out.image, top, none) < tone.SEAM_DE
 
 
 
@@ -220,7 +219,7 @@ def test_deconvolution_is_kept_within_the_local_range() -> None:
     img[200:] = (16, 25, 43)
     soft = cv2.GaussianBlur(img, (0, 0), 4.8)
     raw = gaussian_deblur(soft, 7.0, 0.01)
-    kept = _within_local_range(soft, raw, 7.0)
+    kept = within_local_range(soft, raw, 7.0)
     col_raw, col = raw[150:250, 128].astype(int), kept[150:250, 128].astype(int)
     assert (col_raw.max(0) > np.array([48, 100, 96]) + 12).any()  # the failure it guards
     hi, lo = np.array([48, 100, 96]), np.array([16, 25, 43])
