@@ -15,14 +15,14 @@ edit-first stops at the first draw that is `accept` or that the edit session shi
 the same draws. Edits on the local engine cost nothing; the second ratio prices every accepted
 edit at the first hosted editor the policy lists for its kind, as if no local engine existed.
 
-Tuning note (issue 6): three edit changes came from diagnosing evaluation-half failures:
-the exposure edit's headline-band fix `tone.band_fix` (#169, #187, #196, #210, #282: headline
+Tuning note (issue 6): three edit changes came from diagnosing evaluation-half failures: the
+exposure edit's headline-band fix `tone.band_fix` (#169, #187, #196, #210, #282: headline
 unreadable after the exposure edit; where band and background are one surface the fix would
-leave a seam, so it is refused there and those frames still fail), the denoise strength
-ladder (#195: noise left at h = 0.6 sigma) and keeping deconvolution within the local range
-(`deblur.within_local_range`, #258: ringing along the headline strip read as a stray). The clamp's slack (a tenth of the local range) was picked between #258 (a
-quarter rings again) and #244 (no slack leaves it soft): that one constant is fitted to the
-evaluation half.
+leave a seam, so it is refused there and those frames still fail), the denoise strength ladder
+(#195: noise left at h = 0.6 sigma) and keeping deconvolution within the local range
+(`deblur.within_local_range`, #258: ringing along the headline strip read as a stray). The
+clamp's slack (a tenth of the local range) was picked between #258 (a quarter rings again) and
+#244 (no slack leaves it soft): that one constant is fitted to the evaluation half.
 """
 
 import os
