@@ -90,6 +90,7 @@ class EditManifest(_Manifest):
     palette_delta_e: float | None
     width: int
     height: int
+    faces: list[Box] = []  # head boxes on the master (after any upscale)
     verified: bool = True  # every edit passed its checks; False: re-rolled, never shipped
     reason: str = ""
     ora_file: str | None = None  # layered OpenRaster export next to the master

@@ -61,6 +61,9 @@ def test_one_partition_end_to_end(instance, store):
     master = codecs.decode(store.get_blob(edit["master_blob"]))
     assert master.shape == (1920, 1920, 3)  # upscaled to cover snapchat-single (1080x1920)
     assert edit["verified"] and edit["ora_file"].endswith("master.ora")
+    for x0, y0, x1, y1 in [edit["subject_box"], *edit["faces"]]:  # on the master, not the draw
+        assert 0 <= x0 < x1 <= master.shape[1] and 0 <= y0 < y1 <= master.shape[0]
+    assert edit["subject_box"][2] > 1024 or edit["subject_box"][3] > 1024  # scaled with it
     for placement in ["ig-feed-square", "fb-feed-landscape", "snapchat-single"]:
         spec = load_placements().get(placement)
         data = store.get(f"test-camp/hero/qa_resize/{placement}.jpg")

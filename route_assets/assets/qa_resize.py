@@ -10,13 +10,7 @@ from route_assets.imaging.compliance import check_rendition
 from route_assets.imaging.flaws import Box
 from route_assets.imaging.framing import keep_for
 from route_assets.imaging.resize import Zone, fit_to_placement, text_band_box
-from route_assets.manifests import (
-    ClassificationManifest,
-    EditManifest,
-    Rendition,
-    ResizeManifest,
-)
-from route_assets.partitions import AdSetKey
+from route_assets.manifests import EditManifest, Rendition, ResizeManifest
 from route_assets.storage import CreativeStore
 
 STAGE = "qa_resize"
@@ -50,7 +44,7 @@ def qa_resize(
     master = codecs.decode(store.get_blob(edited.master_blob))
     mask = (codecs.decode(store.get_blob(edited.subject_mask_blob))[..., 0] > 127
             if edited.subject_mask_blob else None)
-    protected = _protected(store, inp.key, edited, master)
+    protected = _protected(edited, master)
     keep = keep_for(master, subject_box=edited.subject_box, subject_mask=mask,
                     faces=[b for n, b in protected.items() if n.startswith("face")],
                     headline=protected.get("headline"))
@@ -133,19 +127,14 @@ def qa_resize(
     )
 
 
-def _protected(store: CreativeStore, key: AdSetKey, edited: EditManifest, master: np.ndarray
-               ) -> dict[str, Box]:
+def _protected(edited: EditManifest, master: np.ndarray) -> dict[str, Box]:
     """Named boxes every placement must show clear of its overlays: the subject and faces the
-    earlier stages found, and the headline in the layout's bottom band."""
+    edit stage found on the master, and the headline in the layout's bottom band."""
     out: dict[str, Box] = {}
     if edited.subject_box is not None:
         out["subject"] = edited.subject_box
-    classified = store.get_manifest(key, "flaw_classification")
-    if classified is not None:
-        manifest = ClassificationManifest.model_validate(classified)
-        if manifest.chosen is not None:
-            for i, face in enumerate(manifest.candidates[manifest.chosen].faces):
-                out[f"face{i + 1}"] = face
+    for i, face in enumerate(edited.faces):
+        out[f"face{i + 1}"] = face
     headline = text_band_box(master)
     if headline is not None:
         out["headline"] = headline

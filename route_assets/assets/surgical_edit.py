@@ -244,6 +244,7 @@ def surgical_edit(
         palette_delta_e=None if delta_e is None else round(delta_e, 3),
         width=int(image.shape[1]),
         height=int(image.shape[0]),
+        faces=list(subject.faces),
         verified=session.shipped,
         reason=session.reason,
     )
