@@ -12,8 +12,8 @@ from route_assets import settings
 from route_assets.backfill import backfill_command
 from route_assets.brief import Brief, BriefError, load_brief
 from route_assets.catalog import LOCAL, load_catalog, load_placements
-from route_assets.imaging.video_plan import video_need
 from route_assets.routing import Need, NoRouteError, clip_seconds, route
+from route_assets.video_plan import video_need
 
 if TYPE_CHECKING:
     from route_assets.runner import AdSetOutcome

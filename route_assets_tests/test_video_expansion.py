@@ -19,13 +19,13 @@ from route_assets.db import engine_for
 from route_assets.definitions import defs
 from route_assets.engines.registry import local_engines
 from route_assets.imaging import codecs, mp4_meta, video
-from route_assets.imaging.video_plan import video_need
 from route_assets.ledger import Ledger
 from route_assets.manifests import EditManifest
 from route_assets.partitions import AdSetKey
 from route_assets.routing import route
 from route_assets.runner import register
 from route_assets.storage import CreativeStore, LocalCreativeStore, open_store
+from route_assets.video_plan import video_need
 
 KEY = AdSetKey("vid", "hero")
 PLACEMENTS = ["snapchat-single"]  # 1080x1920, 3-180 s: one full-size rendition keeps it quick

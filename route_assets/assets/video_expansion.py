@@ -12,13 +12,13 @@ from route_assets.assets.qa_resize import qa_resize
 from route_assets.catalog import LOCAL, Placement, load_catalog, load_placements
 from route_assets.engines.registry import Engines
 from route_assets.imaging import codecs, mp4_meta, video, video_scores
-from route_assets.imaging.video_plan import master_shape, video_need
 from route_assets.ledger import Ledger
 from route_assets.manifests import Clip, EditManifest, SeedClip, VideoManifest
 from route_assets.partitions import AdSetKey
 from route_assets.providers.base import VideoRequest
 from route_assets.routing import Decision, clip_seconds
 from route_assets.storage import CreativeStore
+from route_assets.video_plan import master_shape, video_need
 
 STAGE = "video_expansion"
 DECODE_CHECK = "clips_decode"
