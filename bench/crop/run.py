@@ -14,10 +14,10 @@ pick the region to show:
 - centre: the largest centred crop;
 - smartcrop: smartcrop 0.5.0 (smartcrop.py), largest crop of the ratio (min_scale=1).
 
-Masters are split by photograph into a tuning part and an evaluation part (dataset.PARTS,
-fixed by position before any constant was tuned). The planner's constants may only be set
-looking at the tuning part; the acceptance figures are the evaluation part's. Both are
-printed, then all masters together.
+Masters are split by photograph into parts (dataset.PARTS; README.md): `tune`, where the
+planner's constants are set; `eval`, held out until its failures were diagnosed, a second
+development part since; and `final`, annotated before the planner first ran on it and held out
+since. Each part is printed, then all masters together; the held-out figures are `final`'s.
 
 Subject retention (the definition in market-and-platforms.md §3): the share of crops whose
 annotated subject box lies fully inside the crop window *and* inside the placement's clear
@@ -189,13 +189,14 @@ def _tables(results: list[Outcome], title: str, n_cases: int) -> dict[str, float
 
 def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[str, float]:
     """Print the tables of each part and of all masters; return {f'{method}/{ratio}':
-    retention} over all masters, and the same keys prefixed 'tune/' and 'eval/' per part."""
+    retention} over all masters, and the same keys prefixed with each part's name."""
     figures: dict[str, float] = {}
     for part in PARTS:
         mine = [r for r in results if r.part == part]
         if mine:
             label = {"tune": "TUNING part (constants set here; in-sample)",
-                     "eval": "EVALUATION part (acceptance figures; held out)"}[part]
+                     "eval": "EVAL part (held out until 2026-12-06; development since)",
+                     "final": "FINAL part (held out: never used to change the planner)"}[part]
             n = len({r.case for r in mine})
             figures |= {f"{part}/{k}": v for k, v in _tables(mine, label, n).items()}
     figures |= _tables(results, "ALL masters (both parts)", n_cases)
