@@ -36,7 +36,7 @@ from route_assets.imaging.measures import (
     wcag_contrast,
 )
 from route_assets.imaging.subject import FOREGROUND_DE, Scene, analyse_scene
-from route_assets.imaging.tone import SEAM_DE, band_edge, band_fix, tone_lut
+from route_assets.imaging.tone import SEAM_DE, band_edge, band_fix, reink, tone_lut
 
 ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSURE,
          EditKind.WHITE_BALANCE, EditKind.DENOISE, EditKind.FACE_CARE, EditKind.SHARPEN,
@@ -277,6 +277,10 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         was = band_edge(image, top, subject)
         if was >= SEAM_DE or band_edge(fixed, top, subject) <= was + SEAM_DE:
             after = fixed
+        else:
+            inked = reink(image, palette, subject, luts)
+            if inked is not None:
+                after[top:] = inked
     return _outcome(image, after, _box_mask(image.shape, None), step)
 
 

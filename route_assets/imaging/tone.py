@@ -13,6 +13,9 @@ from route_assets.imaging.subject import analyse_scene
 
 MIN_HEADLINE_CONTRAST = 3.0  # WCAG ratio the exposure edit leaves the headline at, at least
 SEAM_DE = 6.0  # dE76 at the headline band's top that is an edge (a strip), not one surface
+# Share of the headline's rows (away from the strokes) clipped to white or black above which
+# the re-ink refuses: letters there were clipped away with the ground and cannot be recovered.
+MAX_CLIPPED_GROUND = 0.1
 _BAND_GAMMAS = np.geomspace(0.2, 5.0, 41)
 
 
@@ -21,10 +24,11 @@ def tone_lut(gamma: float, black: float, white: float) -> np.ndarray:
     return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
 
 
-def _headline_colors(image: np.ndarray, palette: Sequence[str]
-                     ) -> tuple[np.ndarray, np.ndarray] | None:
+def _headline(image: np.ndarray, palette: Sequence[str]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """RGB of the headline's stroke cores and of the band behind them (read the way the
-    classifier reads them), or None when the band holds no text."""
+    classifier reads them), and the text mask of the band (rows from the band's top, as the
+    scene analysis cuts it); None when the band holds no text."""
     scene = analyse_scene(image, palette, Thresholds().bottom_band)
     bt = scene.band_top
     lab, model, keep = scene.lab[bt:], scene.model[bt:], ~scene.foreground[bt:]
@@ -38,7 +42,7 @@ def _headline_colors(image: np.ndarray, palette: Sequence[str]
     core = text & (res >= np.percentile(res[text], 60))
     fg = lab_to_rgb(np.median(lab[core], axis=0)[None, None])[0, 0].astype(np.float64)
     bg = lab_to_rgb(np.median(model[core], axis=0)[None, None])[0, 0].astype(np.float64)
-    return fg, bg
+    return fg, bg, text
 
 
 def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
@@ -55,9 +59,10 @@ def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     keeps its share of text (its position between band and stroke colour, so anti-aliasing
     survives) and the band behind becomes the on-brand colour nearest the curved one that
     reads against the curved text. The subject and anything off that mix keep the curve."""
-    head = _headline_colors(image, palette)
-    if head is None:
+    found = _headline(image, palette)
+    if found is None:
         return None
+    head = found[:2]
     fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
               for v in head)
     if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
@@ -84,6 +89,55 @@ def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     mix = (off < max(12.0, 0.25 * float(np.linalg.norm(d)))) & ~subject[top:]
     repaint = np.clip(np.rint(paint + t * (fg - paint)), 0, 255).astype(np.uint8)
     return np.where(mix[..., None], repaint, curved)
+
+
+def reink(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
+          luts: Sequence[np.ndarray]) -> np.ndarray | None:
+    """New pixels for the headline band (rows from the band's top) with only the headline's
+    strokes recoloured, when the frame's curve leaves the headline unreadable; else None.
+
+    For a band that is one surface with the background above: a band curve of its own (or a
+    repainted band) would put an edge at its top, a visible seam. Here the band behind the
+    text keeps the frame's curve and the strokes take the brand colour that reads best against
+    it (the layout's intent: brand text on a brand ground). Each pixel keeps its share of text
+    (its position between the ground behind it and the stroke colour), so anti-aliased edges
+    stay smooth."""
+    found = _headline(image, palette)
+    if found is None:
+        return None
+    fg_in, _, text = found
+    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
+              for v in found[:2])
+    if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
+        return None
+    ink = max(hex_rgb(palette), key=lambda c: wcag_contrast(c, bg))
+    if wcag_contrast(ink, bg) < MIN_HEADLINE_CONTRAST:
+        return None
+    h, w = image.shape[:2]
+    top = int(round(h * (1 - Thresholds().bottom_band)))
+    band = np.ascontiguousarray(image[top:])
+    # The ground behind the text: the band with the strokes (and their rims; the mask comes
+    # from the smaller analysis copy) inpainted from around them, so a gradient band keeps its
+    # gradient under the new ink.
+    grow = 2 * max(2, round(w / text.shape[1])) + 1
+    near = cv2.dilate(cv2.resize(text.astype(np.uint8), (w, h - top),
+                                 interpolation=cv2.INTER_NEAREST), np.ones((grow, grow), np.uint8))
+    text_full = near > 0
+    rows = np.flatnonzero(text_full.any(1))
+    line = band[rows[0] : rows[-1] + 1]
+    clipped = ((line >= 250).all(-1) | (line <= 5).all(-1)) & ~text_full[rows[0] : rows[-1] + 1]
+    if clipped.mean() > MAX_CLIPPED_GROUND:
+        return None  # text may have run on into the clipped ground: lost, not re-inkable
+    ground = cv2.inpaint(band, near, 5, cv2.INPAINT_TELEA).astype(np.float64)
+    d = fg_in - ground
+    px = band.astype(np.float64)
+    t = np.clip(np.sum((px - ground) * d, -1) / np.maximum(np.sum(d * d, -1), 1e-6), 0, 1)
+    strokes = text_full & ~subject[top:]
+    curved_ground = np.stack([luts[c][np.rint(ground[..., c]).astype(np.uint8)]
+                              for c in range(3)], axis=-1).astype(np.float64)
+    inked = np.clip(np.rint(curved_ground + t[..., None] * (ink - curved_ground)), 0, 255)
+    curved = np.stack([cv2.LUT(band[..., c], luts[c]) for c in range(3)], axis=-1)
+    return np.where(strokes[..., None], inked.astype(np.uint8), curved)
 
 
 def band_edge(image: np.ndarray, top: int, subject: np.ndarray) -> float:

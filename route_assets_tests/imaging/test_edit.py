@@ -195,7 +195,7 @@ def test_exposure_restores_a_squeezed_headline() -> None:
 
 def test_exposure_never_splits_one_surface_at_the_headline_band() -> None:
     """When the band is the background itself, giving it a curve of its own would ship a seam:
-    the edit leaves it one surface (and the frame goes to regenerate if still unreadable)."""
+    the edit leaves it one surface and re-inks only the strokes in a brand colour that reads."""
     c = base("coffee", RUST)
     img = c.image.copy()
     cv2.putText(img, "SHOP NOW", (40, img.shape[0] - 25), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
@@ -208,6 +208,29 @@ def test_exposure_never_splits_one_surface_at_the_headline_band() -> None:
     top = int(round(0.8 * dark.shape[0]))
     assert tone.band_edge(dark, top, none) < tone.SEAM_DE
     assert tone.band_edge(out.image, top, none) < tone.SEAM_DE
+    after = assess(out.image, palette=RUST)
+    assert after.measures["headline_contrast"] >= tone.MIN_HEADLINE_CONTRAST
+    assert FlawKind.UNREADABLE_HEADLINE not in kinds(after)
+    # Away from the text the band is just the frame's curve: equal to the row above it.
+    assert np.abs(out.image[top:top + 20].astype(int) - out.image[top - 1].astype(int)).max() <= 4
+
+
+def test_reink_refuses_a_headline_clipped_away_with_its_ground() -> None:
+    """Letters blown out with the band behind them are gone; re-inking what is left would
+    ship half a headline, so the edit leaves it to the re-check (and regenerate)."""
+    c = base("coffee", RUST)
+    img = c.image.copy()
+    h, w = img.shape[:2]
+    cv2.putText(img, "SHOP NOW", (40, h - 25), cv2.FONT_HERSHEY_SIMPLEX, 1.4,
+                (90, 40, 20), 4, cv2.LINE_AA)
+    dark = np.clip(np.rint(((img / 255.0) ** 2.2 / 8) ** (1 / 2.2) * 255 - 30), 0, 255)
+    dark = dark.astype(np.uint8)
+    lut = tone.tone_lut(0.5, 14, 255)
+    luts = [lut] * 3
+    none = np.zeros(dark.shape[:2], bool)
+    assert tone.reink(dark, RUST, none, luts) is not None
+    dark[int(0.8 * h):, w // 2:] = 0  # the right half of the band (and its letters) crushed
+    assert tone.reink(dark, RUST, none, luts) is None
 
 
 
