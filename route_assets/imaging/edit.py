@@ -284,18 +284,24 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
     return _outcome(image, after, _box_mask(image.shape, None), step)
 
 
-def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
-                   subject: np.ndarray) -> EditOutcome:
-    """Undo the cast measured on the brand background (one-channel offset or a*b* shift)."""
+WB_PASSES = 3  # a cast measured on the corrected frame again is removed again, this often
+# The largest chroma move (dE76 in a*b*) white balance makes. Tungsten light on a daylight
+# setting is about 20-30; a bigger gap to the brand is a different colour, not a cast, and
+# "correcting" it recolours the whole subject.
+MAX_CAST_SHIFT = 30.0
+
+
+def _wb_pass(image: np.ndarray, palette: Sequence[str]) -> tuple[np.ndarray, float]:
+    """One white-balance correction and its size (levels of the channel offset, or the chroma
+    shift in dE76)."""
     scene, dom = _brand_background(image, palette)
-    everything = _box_mask(image.shape, None)
     if dom is not None:
         segs = brand_segments(palette)
         res, ch, k = channel_offset(dom, segs)
         if res <= Thresholds().cast_fit:
             after = image.astype(np.int16)
             after[..., ch] -= int(round(k))
-            return _outcome(image, np.clip(after, 0, 255), everything, step)
+            return np.clip(after, 0, 255).astype(np.uint8), abs(k)
         near = brand_nearest(dom, segs)
         pair = rgb_to_lab(np.array([[near, dom]], np.float32))[0]
         shift = pair[0] - pair[1]
@@ -304,7 +310,25 @@ def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
         shift = np.array([0.0, -a, -b])
     shift[0] = 0.0  # white balance moves chroma only
     after = lab_to_rgb(rgb_to_lab(image) + shift.astype(np.float32))
-    return _outcome(image, after, everything, step)
+    return np.clip(np.rint(after), 0, 255).astype(np.uint8), float(np.linalg.norm(shift))
+
+
+def _white_balance(image: np.ndarray, step: EditStep, palette: Sequence[str],
+                   subject: np.ndarray) -> EditOutcome:
+    """Undo the cast measured on the brand background (one-channel offset or a*b* shift).
+
+    A cast along two channels (a temperature shift) is explained by one channel at a time,
+    so the correction is measured again on its own result and repeated while it still moves
+    the frame by more than a level."""
+    after = image
+    for _ in range(WB_PASSES):
+        after, size = _wb_pass(after, palette)
+        if size < 1.5:
+            break
+    moved = np.linalg.norm(rgb_to_lab(after)[..., 1:] - rgb_to_lab(image)[..., 1:], axis=-1)
+    if float(moved.mean()) > MAX_CAST_SHIFT:
+        after = image  # not a cast: left to the re-check (next editor, or regenerate)
+    return _outcome(image, after, _box_mask(image.shape, None), step)
 
 
 _DENOISE_LADDER = (0.6, 0.8, 1.0)  # NLM strength h as a multiple of the measured sigma

@@ -250,3 +250,35 @@ def test_deconvolution_is_kept_within_the_local_range() -> None:
     assert (col.max(0) <= hi + slack).all() and (col.min(0) >= lo - slack).all()
     steepest = np.abs(np.diff(soft[150:250, 128, 1].astype(int))).max()
     assert np.abs(np.diff(col[:, 1])).max() > steepest  # still sharper than the input
+
+
+def _temperature(image: np.ndarray, k: int) -> np.ndarray:
+    out = image.astype(np.int16)
+    out[..., 0] += k
+    out[..., 2] -= k
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def test_white_balance_removes_a_cast_along_two_channels() -> None:
+    """A temperature shift moves red and blue; one pass explains one channel at a time, so
+    the correction is measured again on its own result until nothing is left."""
+    c = base("coffee", RUST)
+    warm = _temperature(c.image, 22)
+    assert FlawKind.COLOR_CAST in kinds(assess(warm, palette=RUST))
+    step = EditStep(EditKind.WHITE_BALANCE, FlawKind.COLOR_CAST, None)
+    out = apply_edit(warm, step, palette=RUST, subject_mask=c.subject_mask)
+    assert FlawKind.COLOR_CAST not in kinds(assess(out.image, palette=RUST))
+    def error(image: np.ndarray) -> float:
+        return float(np.abs(image.astype(int) - c.image.astype(int)).mean())
+
+    assert error(out.image) < 0.5 * error(warm)
+
+
+def test_white_balance_leaves_a_gap_too_big_for_a_cast() -> None:
+    """Moving every colour by more than any lighting error would recolour the subject: the
+    edit leaves the frame as it was and the re-check sends it on (next editor, regenerate)."""
+    c = base("coffee", RUST)
+    far = _temperature(c.image, 90)
+    step = EditStep(EditKind.WHITE_BALANCE, FlawKind.COLOR_CAST, None)
+    out = apply_edit(far, step, palette=RUST, subject_mask=c.subject_mask)
+    assert np.array_equal(out.image, far)
