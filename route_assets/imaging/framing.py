@@ -15,7 +15,9 @@ import cv2
 import numpy as np
 
 from route_assets.imaging.flaws import Box
+from route_assets.imaging.measures import rgb_to_lab
 from route_assets.imaging.resize import Keep, overlap_fraction
+from route_assets.imaging.subject import background_model
 
 FACE_SIDE = 384  # long side of the face-search image
 MIN_FACE = 1 / 10  # smallest face searched, share of the long side
@@ -24,6 +26,10 @@ SALIENCY_SIDE = 128
 # subject found): binding the crop to it would outpaint every placement, so it steers through
 # saliency instead. Anything smaller binds: outpainting beats cutting a subject.
 MAX_HARD_SUBJECT = 0.85
+# An object box (below) spans this much of a full-bleed photograph at most before it says
+# nothing: higher than MAX_HARD_SUBJECT, as a photograph's product can fill most of the frame
+# (a close-up cup), and cutting it costs more than outpainting around it.
+MAX_OBJECT = 0.95
 SUBJECT_PAD = 0.08  # growth of the subject box per side: mask edges fall short of soft rims
 HEAD = (0.25, 0.5, 0.25, 0.2)  # growth of a face square to the head: left, top, right, bottom
 # Salient-object box for frames without a usable subject box; set on the tuning part of
@@ -197,6 +203,47 @@ def saliency_map(image: np.ndarray, subject_mask: np.ndarray | None = None,
     return sal
 
 
+RIM_SIDE = 128  # side of the copy the subject's soft rim is traced on
+RIM_DE = 6.0  # dE76 off the background surface that still counts as the subject's rim
+MAX_RIM_GROWTH = 2.0  # a rim box past this multiple of the subject box's area is background
+
+
+def rim_box(image: np.ndarray, box: Box, mask: np.ndarray | None) -> Box:
+    """The subject box grown over the subject's soft rim (motion blur, defocus, hair).
+
+    The subject mask is cut where the subject stands clearly off the background surface; a
+    blurred rim fades into it below that level and the mask stops short. Here the background
+    surface (fitted to the frame's border) is subtracted on a small copy, and weak residual
+    connected to the subject is added back. A frame whose background is not smooth would grow
+    the box over everything: then the box is kept as it was."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (RIM_SIDE, RIM_SIDE), interpolation=cv2.INTER_AREA)
+    lab = cv2.GaussianBlur(rgb_to_lab(small), (0, 0), 1.0)
+    r = max(2, int(0.05 * RIM_SIDE))
+    ring = np.zeros((RIM_SIDE, RIM_SIDE), bool)
+    ring[:r], ring[-r:], ring[:, :r], ring[:, -r:] = True, True, True, True
+    residual = np.linalg.norm(lab - background_model(lab, ring), axis=-1)
+    sx, sy = RIM_SIDE / w, RIM_SIDE / h
+    core = np.zeros((RIM_SIDE, RIM_SIDE), bool)
+    if mask is not None and mask.any():
+        core = cv2.resize(mask.astype(np.uint8), (RIM_SIDE, RIM_SIDE),
+                          interpolation=cv2.INTER_NEAREST) > 0
+    else:
+        core[int(box[1] * sy):int(np.ceil(box[3] * sy)),
+             int(box[0] * sx):int(np.ceil(box[2] * sx))] = True
+    count, labels = cv2.connectedComponents((residual > RIM_DE).astype(np.uint8) | core)
+    touched = np.unique(labels[core & (labels > 0)])
+    ys, xs = np.nonzero(np.isin(labels, touched))
+    if count <= 1 or xs.size == 0:
+        return box
+    grown = (min(box[0], int(xs.min() / sx)), min(box[1], int(ys.min() / sy)),
+             max(box[2], int(np.ceil((xs.max() + 1) / sx))),
+             max(box[3], int(np.ceil((ys.max() + 1) / sy))))
+    if _area(grown) > MAX_RIM_GROWTH * _area(box) or _area(grown) > MAX_HARD_SUBJECT * w * h:
+        return box
+    return grown
+
+
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
@@ -220,7 +267,7 @@ def keep_for(
     if subject_box is not None:
         area = (subject_box[2] - subject_box[0]) * (subject_box[3] - subject_box[1])
         if area <= MAX_HARD_SUBJECT * w * h:
-            x0, y0, x1, y1 = subject_box
+            x0, y0, x1, y1 = rim_box(image, subject_box, subject_mask)
             px, py = SUBJECT_PAD * (x1 - x0), SUBJECT_PAD * (y1 - y0)
             boxes.append((max(0, int(x0 - px)), max(0, int(y0 - py)),
                           min(w, int(x1 + px)), min(h, int(y1 + py))))
@@ -231,9 +278,9 @@ def keep_for(
         # Both the object box (border contrast + grabCut: a smooth object against a plain
         # background) and the salient-object box (detail: a textured subject) are protected;
         # each fails where the other works, and a crop cutting either subject is a miss.
-        # One spanning most of the frame says nothing and is left to steer through saliency.
+        # One spanning nearly all the frame says nothing and is left to steer through saliency.
         for obj in (object_box(image, fine), salient_box(fine, w, h)):
-            if obj is not None and _area(obj) <= MAX_HARD_SUBJECT * w * h:
+            if obj is not None and _area(obj) <= MAX_OBJECT * w * h:
                 boxes.append(obj)
     boxes += [b for b in (headline, logo) if b is not None]
     return Keep(boxes=tuple(boxes), saliency=saliency_map(image, subject_mask, fine=fine))

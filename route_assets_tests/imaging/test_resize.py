@@ -6,7 +6,7 @@ from skimage import data
 
 from route_assets.catalog import load_placements
 from route_assets.imaging import codecs
-from route_assets.imaging.framing import find_faces, keep_for
+from route_assets.imaging.framing import find_faces, keep_for, rim_box
 from route_assets.imaging.resize import (
     Keep,
     Zone,
@@ -89,6 +89,34 @@ def test_saliency_steers_the_window_where_the_boxes_leave_it_free():
     saliency = np.fliplr(saliency).copy()
     assert plan_crop(1024, 1024, width=1080, height=1920,
                      keep=Keep(saliency=saliency)).window[0] < 74
+
+
+def _blurred_disc(background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A bright disc smeared sideways by motion blur over `background`; the disc's own mask."""
+    import cv2
+
+    disc = np.zeros((1024, 1024), np.float32)
+    cv2.circle(disc, (512, 480), 160, 1.0, -1)
+    mask = disc > 0.5
+    kernel = np.full((1, 121), 1 / 121, np.float32)  # 120 px of horizontal motion
+    alpha = cv2.filter2D(disc, -1, kernel)[..., None]
+    image = background * (1 - alpha) + np.array([235.0, 235, 235]) * alpha
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
+
+
+def test_subject_box_grows_over_a_motion_blurred_rim():
+    """The mask stops where the disc stands clearly off the wall; its smear is part of the
+    subject a crop must keep (the benchmark's clock is one)."""
+    image, mask = _blurred_disc(np.full((1024, 1024, 3), 128.0))
+    box = (352, 320, 673, 641)  # the sharp disc
+    grown = rim_box(image, box, mask)
+    assert grown[0] <= 352 - 40 and grown[2] >= 672 + 40  # most of the 60-px smear each side
+    assert grown[1] >= 320 - 20 and grown[3] <= 641 + 20  # no vertical motion, no growth
+    rng = np.random.default_rng(0)
+    # A busy background at the scale the rim is traced on: 32-px tiles of random colours.
+    busy = rng.uniform(0, 255, (32, 32, 3)).repeat(32, 0).repeat(32, 1)
+    image, mask = _blurred_disc(busy)
+    assert rim_box(image, box, mask) == box
 
 
 def test_faces_found_on_real_photographs():
