@@ -154,6 +154,7 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
             max_rerolls=parsed.effective_policy().max_rerolls,
             variant=variant,
             on_attempt=functools.partial(_announce, f"[{n}/{len(keys)}] {key}"),
+            on_video_attempt=functools.partial(_announce_video, f"[{n}/{len(keys)}] {key}"),
             provider_tags=provider_tags(parsed, key.ad_set, available),
         )
         status = "ok" if outcome.success else f"FAILED: {outcome.error}"
@@ -176,6 +177,11 @@ def run(brief: str, ad_sets: tuple[str, ...], variant: str) -> None:
 
 def _announce(label: str, attempt: int) -> None:
     click.echo(label + (f" re-roll {attempt} (new seeds)" if attempt else "") + " …")
+
+
+def _announce_video(label: str, video_attempt: int) -> None:
+    click.echo(f"{label} every clip seed failed: video re-roll {video_attempt} (new clip seeds, "
+               "same keyframe) …")
 
 
 def _summary(outcomes: "list[AdSetOutcome]") -> str:

@@ -1,10 +1,19 @@
 """Plain-class fakes: state in through the constructor, calls recorded in public lists."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from route_assets.engines.simulator import SceneSpec, simulate_generation
-from route_assets.imaging import codecs
-from route_assets.providers.base import GeneratedImage, ImageGenerator, ImageRequest
+from route_assets.imaging import codecs, video
+from route_assets.providers.base import (
+    GeneratedImage,
+    GeneratedVideo,
+    ImageGenerator,
+    ImageRequest,
+    VideoGenerator,
+    VideoRequest,
+)
 
 
 class BlankImageGenerator(ImageGenerator):
@@ -40,3 +49,27 @@ class DefectiveGenerator(ImageGenerator):
         return GeneratedImage(png=codecs.encode_png(image), seed=request.seed,
                               request_id=f"defective-{len(self.requests)}", cost_usd=0.01,
                               simulated=True, latency_s=0.0)
+
+
+class StrobingVideoGenerator(VideoGenerator):
+    """A video model whose first `broken` clips strobe (every other frame at 40% brightness)
+    and whose later ones come from the local engine: a bad batch, then a good one."""
+
+    def __init__(self, good: VideoGenerator, *, broken: int) -> None:
+        self.good = good
+        self.broken = broken
+        self.requests: list[VideoRequest] = []
+
+    def animate(self, request: VideoRequest) -> GeneratedVideo:
+        self.requests.append(request)
+        clip = self.good.animate(request)
+        if len(self.requests) > self.broken:
+            return clip
+        frames = video.ken_burns_frames(
+            codecs.decode(request.keyframe_png), width=request.width, height=request.height,
+            seconds=request.seconds, fps=request.fps, focus_box=request.focus_box,
+            seed=request.seed)
+        strobe = (f if i % 2 else (f * 0.4).astype(np.uint8) for i, f in enumerate(frames))
+        mp4 = video.encode_h264(strobe, width=request.width, height=request.height,
+                                fps=request.fps)
+        return replace(clip, mp4=mp4)

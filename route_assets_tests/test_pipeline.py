@@ -12,14 +12,18 @@ from route_assets.catalog import load_catalog, load_placements
 from route_assets.cli import main
 from route_assets.cost_events import cost_lines
 from route_assets.db import engine_for
-from route_assets.engines.local import LocalVideoGenerator
+from route_assets.engines.local import LocalImageGenerator, LocalVideoGenerator
 from route_assets.engines.registry import Engines, local_engines
 from route_assets.imaging import codecs, video
 from route_assets.ledger import Ledger
 from route_assets.partitions import AdSetKey
 from route_assets.runner import register, run_ad_set, run_cost_report
 from route_assets.storage import LocalCreativeStore
-from route_assets_tests.fakes import BlankImageGenerator, DefectiveGenerator
+from route_assets_tests.fakes import (
+    BlankImageGenerator,
+    DefectiveGenerator,
+    StrobingVideoGenerator,
+)
 
 BRIEF = {
     "campaign": "test-camp",
@@ -128,6 +132,39 @@ def test_unusable_candidates_are_rerolled_then_held(instance, store):
     assert store.get_manifest(KEY, "surgical_edit") is None
     assert set(outcome.metadata) == {"base_generation", "flaw_classification"}
     assert outcome.metadata["flaw_classification"]["verdicts"] == ["regenerate", "regenerate"]
+
+
+@pytest.mark.parametrize("broken", [2, 4])
+def test_a_broken_clip_batch_rerolls_the_video_alone(instance, store, broken):
+    """Every seed of the first batch strobes: only video_expansion runs again, with new seeds
+    (the images are kept and not bought again), within max_rerolls."""
+    strobing = StrobingVideoGenerator(LocalVideoGenerator(load_catalog()), broken=broken)
+    engines = Engines(image_generators={"local": LocalImageGenerator(load_catalog())},
+                      video_generators={"local": strobing})
+    light = {**BRIEF, "policy": {"video": {"seeds": 2, "long_side": 320}},
+             "ad_sets": [{**BRIEF["ad_sets"][0], "candidates": 1,
+                          "placements": ["ig-feed-square", "snapchat-single"]}]}
+    register(instance, store, parse_brief(light, source="test"))
+    seen: list[int] = []
+    outcome = run_ad_set(instance, KEY, max_rerolls=1, resources=resources(store, engines),
+                         on_video_attempt=seen.append)
+    assert seen == [1] and outcome.attempts == 1 and len(outcome.run_ids) == 2
+    again = instance.get_run_by_id(outcome.run_ids[1])
+    assert {e.step_key for e in instance.all_logs(again.run_id) if e.step_key} == {
+        "video_expansion"}
+    assert again.tags["video_attempt"] == "1" and again.tags["attempt"] == "0"
+    seeds = [r.seed for r in strobing.requests]
+    assert len(seeds) == 4 and len(set(seeds)) == 4  # two per batch, all new on the re-roll
+    manifest = store.get_manifest(KEY, "video_expansion")
+    if broken == 2:  # the second batch is good: the ad set ships its video
+        assert outcome.success, outcome.error
+        assert manifest["verdict"] == "accept"
+        assert outcome.metadata["video_expansion"]["video_attempt"] == 1
+    else:  # both batches broken: the policy's bound ends it, with a clear reason
+        assert not outcome.success
+        assert "every video seed failed on 2 video attempt(s)" in outcome.error
+        assert manifest["verdict"] == "regenerate"
+    assert (store.root / "test-camp/hero/qa_resize/ig-feed-square.jpg").is_file()
 
 
 def test_budget_stops_paid_steps_before_overspending(instance, store):
