@@ -18,9 +18,10 @@ def test_annotations_match_their_photographs_and_give_off_centre_masters():
 
 
 def test_benchmark_runs_on_a_subset(capsys):
-    figures = run.main(["--n", "2"])
+    figures = run.main(["--n", "2", "--simulated", "1"])
     out = capsys.readouterr().out
-    assert "subject retention" in out and "ms/placement" in out
+    assert "subject retention" in out and "ms/placement" in out and "SIMULATED" in out
+    assert 0.0 <= figures["simulated/planner/all"] <= 1.0
     for method in run.METHODS:
         for ratio in run.RATIOS:
             assert 0.0 <= figures[f"{method}/{ratio}"] <= 1.0
