@@ -119,6 +119,19 @@ def test_subject_box_grows_over_a_motion_blurred_rim():
     assert rim_box(image, box, mask) == box
 
 
+def test_subject_estimate_is_trusted_alone_only_on_a_plain_backdrop():
+    """On a studio or brand backdrop the subject box is the subject; on a busy photograph it
+    may be the wrong object, so the salient objects are protected with it."""
+    box = (352, 320, 673, 641)
+    plain, mask = _blurred_disc(np.full((1024, 1024, 3), 128.0))
+    keep = keep_for(plain, subject_box=box, subject_mask=mask, detect=False)
+    assert len(keep.boxes) == 1
+    rng = np.random.default_rng(1)
+    busy, mask = _blurred_disc(rng.uniform(0, 255, (32, 32, 3)).repeat(32, 0).repeat(32, 1))
+    keep = keep_for(busy, subject_box=box, subject_mask=mask, detect=False)
+    assert len(keep.boxes) > 1
+
+
 def test_faces_found_on_real_photographs():
     astronaut = find_faces(data.astronaut())
     head = (150, 14, 302, 172)  # bench/crop/annotations.yaml
