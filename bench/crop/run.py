@@ -16,9 +16,9 @@ pick the region to show:
 
 Masters are split by photograph into parts (dataset.PARTS; README.md): `tune`, where the
 planner's constants are set; `eval`, held out until its failures were diagnosed, a second
-development part since; `final`, annotated before the planner first ran on it and held out
-for one run; and `fresh`, added after that run and held out since. Each part is printed, then
-all masters together; the held-out figures are `fresh`'s (README.md).
+development part since; `final` and `fresh`, each annotated before the planner first ran on
+it and held out for one run; and `heldout`, added after the last change. Each part is printed,
+then all masters together; the held-out figures are `heldout`'s (README.md).
 
 Subject retention (the definition in market-and-platforms.md §3): the share of crops whose
 annotated subject box lies fully inside the crop window *and* inside the placement's clear
@@ -200,7 +200,8 @@ def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[
             label = {"tune": "TUNING part (constants set here; in-sample)",
                      "eval": "EVAL part (held out until 2026-12-06; development since)",
                      "final": "FINAL part (held out for one run on 2026-12-07)",
-                     "fresh": "FRESH part (held out: never used to change the planner)"}[part]
+                     "fresh": "FRESH part (held out for one run; development since)",
+                     "heldout": "HELDOUT part (held out: never used to change the planner)"}[part]
             n = len({r.case for r in mine})
             figures |= {f"{part}/{k}": v for k, v in _tables(mine, label, n).items()}
     figures |= _tables(results, "ALL masters (both parts)", n_cases)
