@@ -36,7 +36,14 @@ from route_assets.imaging.measures import (
     wcag_contrast,
 )
 from route_assets.imaging.subject import FOREGROUND_DE, Scene, analyse_scene
-from route_assets.imaging.tone import SEAM_DE, band_edge, band_fix, reink, tone_lut
+from route_assets.imaging.tone import (
+    SEAM_DE,
+    band_edge,
+    band_fix,
+    read_headline,
+    reink,
+    tone_lut,
+)
 
 ORDER = (EditKind.ERASE, EditKind.BACKGROUND, EditKind.RECOLOR, EditKind.EXPOSURE,
          EditKind.WHITE_BALANCE, EditKind.DENOISE, EditKind.FACE_CARE, EditKind.SHARPEN,
@@ -266,8 +273,9 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         gamma = float(np.clip(np.log(0.5 if over else 0.4) / np.log(mid), gammas[0], gammas[-1]))
         luts = [tone_lut(gamma, black, white)] * 3
     after = np.stack([cv2.LUT(image[..., c], luts[c]) for c in range(3)], axis=-1)
-    band = band_fix(image, palette, subject, luts, black, white)
-    if band is not None:
+    head = read_headline(image, palette)
+    band = None if head is None else band_fix(image, head, palette, subject, luts, black, white)
+    if head is not None and band is not None:
         fixed = after.copy()
         fixed[image.shape[0] - band.shape[0] :] = band
         # A band that was one surface with the background above must stay one: a new edge
@@ -278,7 +286,7 @@ def _exposure(image: np.ndarray, step: EditStep, palette: Sequence[str], subject
         if was >= SEAM_DE or band_edge(fixed, top, subject) <= was + SEAM_DE:
             after = fixed
         else:
-            inked = reink(image, palette, subject, luts)
+            inked = reink(image, head, palette, subject, luts)
             if inked is not None:
                 after[top:] = inked
     return _outcome(image, after, _box_mask(image.shape, None), step)

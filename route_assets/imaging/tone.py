@@ -3,6 +3,7 @@ leaves the headline unreadable (the classifier reads the headline only once a fr
 blown or crushed, so the exposure edit is what must restore it)."""
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -24,11 +25,15 @@ def tone_lut(gamma: float, black: float, white: float) -> np.ndarray:
     return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
 
 
-def _headline(image: np.ndarray, palette: Sequence[str]
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """RGB of the headline's stroke cores and of the band behind them (read the way the
-    classifier reads them), and the text mask of the band (rows from the band's top, as the
-    scene analysis cuts it); None when the band holds no text."""
+class Headline(NamedTuple):
+    fg: np.ndarray  # RGB of the strokes' cores
+    bg: np.ndarray  # RGB of the band behind them
+    text: np.ndarray  # bool text mask of the band (analysis size, rows from the band's top)
+
+
+def read_headline(image: np.ndarray, palette: Sequence[str]) -> Headline | None:
+    """The headline's stroke and band colours (read the way the classifier reads them) and
+    its text mask; None when the band holds no text."""
     scene = analyse_scene(image, palette, Thresholds().bottom_band)
     bt = scene.band_top
     lab, model, keep = scene.lab[bt:], scene.model[bt:], ~scene.foreground[bt:]
@@ -42,11 +47,20 @@ def _headline(image: np.ndarray, palette: Sequence[str]
     core = text & (res >= np.percentile(res[text], 60))
     fg = lab_to_rgb(np.median(lab[core], axis=0)[None, None])[0, 0].astype(np.float64)
     bg = lab_to_rgb(np.median(model[core], axis=0)[None, None])[0, 0].astype(np.float64)
-    return fg, bg, text
+    return Headline(fg, bg, text)
 
 
-def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
-              luts: Sequence[np.ndarray], black: float, white: float) -> np.ndarray | None:
+def _unreadable(head: Headline, luts: Sequence[np.ndarray]
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Stroke and band colours after the frame's curves, when they read below
+    MIN_HEADLINE_CONTRAST; None when the curve leaves the headline readable."""
+    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
+              for v in (head.fg, head.bg))
+    return None if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST else (fg, bg)
+
+
+def band_fix(image: np.ndarray, head: Headline, palette: Sequence[str], subject: np.ndarray,
+             luts: Sequence[np.ndarray], black: float, white: float) -> np.ndarray | None:
     """New pixels for the headline band (rows from the band's top) when the frame's curve
     leaves the headline below MIN_HEADLINE_CONTRAST, else None.
 
@@ -59,19 +73,15 @@ def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     keeps its share of text (its position between band and stroke colour, so anti-aliasing
     survives) and the band behind becomes the on-brand colour nearest the curved one that
     reads against the curved text. The subject and anything off that mix keep the curve."""
-    found = _headline(image, palette)
-    if found is None:
+    curved_colors = _unreadable(head, luts)
+    if curved_colors is None:
         return None
-    head = found[:2]
-    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
-              for v in head)
-    if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
-        return None
+    fg, bg = curved_colors
     top = int(round(image.shape[0] * (1 - Thresholds().bottom_band)))
 
     def contrast(g: float) -> float:
         lut = tone_lut(g, black, white)
-        return wcag_contrast(*(lut[np.rint(v).astype(np.uint8)] for v in head))
+        return wcag_contrast(*(lut[np.rint(v).astype(np.uint8)] for v in (head.fg, head.bg)))
 
     gamma = float(max(_BAND_GAMMAS, key=contrast))
     curved = cv2.LUT(image[top:], tone_lut(gamma, black, white))
@@ -81,7 +91,7 @@ def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     if not brands:
         return curved
     paint = min(brands, key=lambda c: float(np.linalg.norm(c - bg)))
-    fg_in, bg_in = head
+    fg_in, bg_in = head.fg, head.bg
     d = fg_in - bg_in
     px = image[top:].astype(np.float64)
     t = np.clip((px - bg_in) @ d / max(float(d @ d), 1e-6), 0.0, 1.0)[..., None]
@@ -91,7 +101,7 @@ def band_fix(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     return np.where(mix[..., None], repaint, curved)
 
 
-def reink(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
+def reink(image: np.ndarray, head: Headline, palette: Sequence[str], subject: np.ndarray,
           luts: Sequence[np.ndarray]) -> np.ndarray | None:
     """New pixels for the headline band (rows from the band's top) with only the headline's
     strokes recoloured, when the frame's curve leaves the headline unreadable; else None.
@@ -102,14 +112,11 @@ def reink(image: np.ndarray, palette: Sequence[str], subject: np.ndarray,
     it (the layout's intent: brand text on a brand ground). Each pixel keeps its share of text
     (its position between the ground behind it and the stroke colour), so anti-aliased edges
     stay smooth."""
-    found = _headline(image, palette)
-    if found is None:
+    curved_colors = _unreadable(head, luts)
+    if curved_colors is None:
         return None
-    fg_in, _, text = found
-    fg, bg = (np.array([lut[int(round(v[c]))] for c, lut in enumerate(luts)], np.float64)
-              for v in found[:2])
-    if wcag_contrast(fg, bg) >= MIN_HEADLINE_CONTRAST:
-        return None
+    bg = curved_colors[1]
+    fg_in, text = head.fg, head.text
     ink = max(hex_rgb(palette), key=lambda c: wcag_contrast(c, bg))
     if wcag_contrast(ink, bg) < MIN_HEADLINE_CONTRAST:
         return None

@@ -228,9 +228,11 @@ def test_reink_refuses_a_headline_clipped_away_with_its_ground() -> None:
     lut = tone.tone_lut(0.5, 14, 255)
     luts = [lut] * 3
     none = np.zeros(dark.shape[:2], bool)
-    assert tone.reink(dark, RUST, none, luts) is not None
+    head = tone.read_headline(dark, RUST)
+    assert head is not None and tone.reink(dark, head, RUST, none, luts) is not None
     dark[int(0.8 * h):, w // 2:] = 0  # the right half of the band (and its letters) crushed
-    assert tone.reink(dark, RUST, none, luts) is None
+    head = tone.read_headline(dark, RUST)
+    assert head is not None and tone.reink(dark, head, RUST, none, luts) is None
 
 
 
