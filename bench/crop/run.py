@@ -56,9 +56,10 @@ from PIL import Image  # noqa: E402
 
 cv2.setNumThreads(1)
 
+from bench.ad_sets import scene as ad_set_scene  # noqa: E402
 from bench.crop.dataset import PARTS, Case, cases, master  # noqa: E402
 from route_assets.catalog import load_placements  # noqa: E402
-from route_assets.engines.simulator import SceneSpec, simulate_generation  # noqa: E402
+from route_assets.engines.simulator import simulate_generation  # noqa: E402
 from route_assets.imaging.framing import keep_for  # noqa: E402
 from route_assets.imaging.resize import (  # noqa: E402
     Zone,
@@ -244,12 +245,6 @@ def sheet(results: list[Outcome], all_cases: list[Case], folder: Path) -> None:
         Image.fromarray(small).save(folder / f"{case.id}.png")
 
 
-SIM_SUBJECTS = ("astronaut portrait", "coffee cup", "cat", "rocket launch", "motorcycle",
-                "serum bottle", "energy can", "running shoe")
-SIM_PALETTES = (("#0B3D91", "#FC3D21", "#FFFFFF"), ("#14532D", "#FACC15", "#F5F5F4"),
-                ("#312E81", "#A5B4FC", "#F8FAFC"), ("#1F2937", "#F97316", "#F9FAFB"))
-
-
 def simulated(n: int) -> dict[str, float]:
     """Retention on the pipeline's own kind of master: clean frames from the generator
     simulator (a subject on a brand background, headline band), whose subject box is known
@@ -257,14 +252,13 @@ def simulated(n: int) -> dict[str, float]:
     a separate figure, never mixed into the parts above."""
     results: list[Outcome] = []
     for k in range(n):
-        palette = SIM_PALETTES[k % len(SIM_PALETTES)]
-        spec = SceneSpec(SIM_SUBJECTS[k % len(SIM_SUBJECTS)], "SHOP NOW", palette, 1024, 1024)
+        spec = ad_set_scene(k)
         frame = simulate_generation(spec, seed=7000 + k, defect_rates={})
         x0, y0, x1, y1 = frame.subject_box
         box = (max(0, x0), max(0, y0), min(1024, x1), min(1024, y1))
         case = Case(f"sim-{k}@{frame.scene}", frame.scene, "", (0, 0, 1024, 1024), box,
                     "simulated")
-        results += run_case(case, frame.image, palette)[0]
+        results += run_case(case, frame.image, spec.palette)[0]
     return _tables(results, "SIMULATED generator frames (not photographs; a separate figure)",
                    n)
 

@@ -56,9 +56,10 @@ import numpy as np  # noqa: E402
 
 cv2.setNumThreads(1)
 
+from bench.ad_sets import scene as ad_set_scene  # noqa: E402
 from bench.classify.dataset import N_ITEMS, build, recipe_of, split_of  # noqa: E402
 from route_assets.catalog import Model, load_catalog, load_policy  # noqa: E402
-from route_assets.engines.simulator import SceneSpec, simulate_generation  # noqa: E402
+from route_assets.engines.simulator import simulate_generation  # noqa: E402
 from route_assets.imaging.classify import assess  # noqa: E402
 from route_assets.imaging.edit_session import (  # noqa: E402
     LOCAL_EDITOR,
@@ -72,12 +73,6 @@ from route_assets.imaging.edit_session import (  # noqa: E402
 SUPERFICIAL = ("blur", "soft_patch", "noise", "overexposed", "underexposed", "color_cast",
                "off_palette", "stray_object")
 KIND_OF = {"soft_patch": "blur"}
-SUBJECTS = ("astronaut portrait", "coffee cup", "cat", "rocket launch", "motorcycle",
-            "serum bottle", "energy can", "running shoe")
-PALETTES = (("#0B3D91", "#FC3D21", "#FFFFFF"), ("#14532D", "#FACC15", "#F5F5F4"),
-            ("#312E81", "#A5B4FC", "#F8FAFC"), ("#1F2937", "#F97316", "#F9FAFB"),
-            ("#0369A1", "#E0F2FE", "#082F49"), ("#831843", "#FBCFE8", "#FFFFFF"))
-HEADLINES = ("SUMMER SALE", "NEW ARRIVALS", "SHOP NOW", "FRESH DROP")
 MAX_DRAWS = 12  # a regenerate arm that never gets a clean draw pays this many
 
 
@@ -158,9 +153,8 @@ def simulated(model: Model, ad_sets: int) -> Arms:
     price = model.list_price.cost(width=1024, height=1024)
     chk = checks()
     for k in range(ad_sets):
-        palette = PALETTES[k % len(PALETTES)]
-        spec = SceneSpec(SUBJECTS[k % len(SUBJECTS)], HEADLINES[k % len(HEADLINES)], palette,
-                         1024, 1024)
+        spec = ad_set_scene(k)
+        palette = spec.palette
         edit_done = regen_done = 0
         edit_cost = hosted_extra = 0.0
         for draw in range(1, MAX_DRAWS + 1):
