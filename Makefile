@@ -15,6 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/route-assets install-models
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml

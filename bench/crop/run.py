@@ -59,7 +59,9 @@ cv2.setNumThreads(1)
 from bench.ad_sets import scene as ad_set_scene  # noqa: E402
 from bench.crop.dataset import PARTS, Case, cases, master  # noqa: E402
 from route_assets.catalog import load_placements  # noqa: E402
+from route_assets.engines.foreground_model import installed as installed_foreground  # noqa: E402
 from route_assets.engines.simulator import simulate_generation  # noqa: E402
+from route_assets.imaging.foreground import Matte  # noqa: E402
 from route_assets.imaging.framing import keep_for  # noqa: E402
 from route_assets.imaging.resize import (  # noqa: E402
     Zone,
@@ -69,6 +71,7 @@ from route_assets.imaging.resize import (  # noqa: E402
     render,
 )
 from route_assets.imaging.subject import find_subject  # noqa: E402
+from route_assets.settings import foreground_model_path  # noqa: E402
 
 # ratio label -> the placement whose size and overlay zones stand for it
 RATIOS = {
@@ -112,15 +115,16 @@ def _smartcrop(image: np.ndarray, width: int, height: int) -> tuple[float, float
     return (top["x"], top["y"], top["x"] + top["width"], top["y"] + top["height"])
 
 
-def run_case(case: Case, image: np.ndarray | None = None, palette: tuple[str, ...] = ()
-             ) -> tuple[list[Outcome], float]:
+def run_case(case: Case, image: np.ndarray | None = None, palette: tuple[str, ...] = (),
+             foreground: Matte | None = None) -> tuple[list[Outcome], float]:
     """Every method on every ratio for one master (the case's photograph re-framed, unless
     `image` is given); returns outcomes and the planner's per-master analysis time (ms)."""
     image = master(case) if image is None else image
     side = image.shape[0]
     t0 = time.process_time()
     subject = find_subject(image, palette=palette)
-    keep = keep_for(image, subject_box=subject.box, subject_mask=subject.mask)
+    keep = keep_for(image, subject_box=subject.box, subject_mask=subject.mask,
+                    foreground=foreground)
     analysis_ms = (time.process_time() - t0) * 1000
     out = []
     for ratio, placement_id in RATIOS.items():
@@ -202,7 +206,8 @@ def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[
                      "eval": "EVAL part (held out until 2026-12-06; development since)",
                      "final": "FINAL part (held out for one run on 2026-12-07)",
                      "fresh": "FRESH part (held out for one run; development since)",
-                     "heldout": "HELDOUT part (held out: never used to change the planner)"}[part]
+                     "heldout": "HELDOUT part (held out for one run; development since)",
+                     "sealed": "SEALED part (annotated by another hand, unseen, run once)"}[part]
             n = len({r.case for r in mine})
             figures |= {f"{part}/{k}": v for k, v in _tables(mine, label, n).items()}
     figures |= _tables(results, "ALL masters (both parts)", n_cases)
@@ -245,7 +250,7 @@ def sheet(results: list[Outcome], all_cases: list[Case], folder: Path) -> None:
         Image.fromarray(small).save(folder / f"{case.id}.png")
 
 
-def simulated(n: int) -> dict[str, float]:
+def simulated(n: int, foreground: Matte | None) -> dict[str, float]:
     """Retention on the pipeline's own kind of master: clean frames from the generator
     simulator (a subject on a brand background, headline band), whose subject box is known
     exactly, with the brand palette the pipeline's subject estimate gets. Not annotated photos:
@@ -258,7 +263,7 @@ def simulated(n: int) -> dict[str, float]:
         box = (max(0, x0), max(0, y0), min(1024, x1), min(1024, y1))
         case = Case(f"sim-{k}@{frame.scene}", frame.scene, "", (0, 0, 1024, 1024), box,
                     "simulated")
-        results += run_case(case, frame.image, spec.palette)[0]
+        results += run_case(case, frame.image, spec.palette, foreground)[0]
     return _tables(results, "SIMULATED generator frames (not photographs; a separate figure)",
                    n)
 
@@ -266,16 +271,32 @@ def simulated(n: int) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=0, help="only the first N masters")
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help=f"comma-separated parts to run (default all: {','.join(PARTS)})")
     parser.add_argument("--sheet", type=Path, help="write annotated contact images here")
+    parser.add_argument("--classical", action="store_true",
+                        help="the planner without the learned foreground model")
     parser.add_argument("--simulated", type=int, default=0, metavar="N",
                         help="also N clean frames from the generator simulator")
     args = parser.parse_args(argv)
-    all_cases = cases()[: args.n or None]
+    parts = args.parts.split(",")
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"--parts: unknown part(s) {', '.join(unknown)}; choose from {PARTS}")
+    foreground = None
+    if not args.classical:
+        foreground = installed_foreground()
+        if foreground is None:
+            parser.error(f"no foreground model at {foreground_model_path()}: run "
+                         "`route-assets install-models` (or pass --classical)")
+    print("planner: " + ("classical boxes only (--classical)" if foreground is None else
+                         f"with the learned foreground box ({foreground_model_path().name})"))
+    all_cases = [c for c in cases() if c.part in parts][: args.n or None]
     results: list[Outcome] = []
     analysis: list[float] = []
-    run_case(all_cases[0])  # warm-up: cascades, saliency and smartcrop load lazily
+    run_case(all_cases[0], foreground=foreground)  # warm-up: cascades, models load lazily
     for case in all_cases:
-        outcomes, ms = run_case(case)
+        outcomes, ms = run_case(case, foreground=foreground)
         results += outcomes
         analysis.append(ms)
     figures = report(results, analysis, len(all_cases))
@@ -289,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     if args.sheet:
         sheet(results, all_cases, args.sheet)
     if args.simulated:
-        figures |= {f"simulated/{k}": v for k, v in simulated(args.simulated).items()}
+        figures |= {f"simulated/{k}": v
+                    for k, v in simulated(args.simulated, foreground).items()}
     return figures
 
 

@@ -5,6 +5,7 @@ from route_assets import settings
 from route_assets.assets.common import COMMON, cost_metadata, manifest_metadata, stage_input
 from route_assets.assets.surgical_edit import surgical_edit
 from route_assets.catalog import load_placements
+from route_assets.engines.foreground_model import installed as installed_foreground
 from route_assets.imaging import codecs, provenance
 from route_assets.imaging.compliance import check_rendition
 from route_assets.imaging.flaws import Box
@@ -45,9 +46,14 @@ def qa_resize(
     mask = (codecs.decode(store.get_blob(edited.subject_mask_blob))[..., 0] > 127
             if edited.subject_mask_blob else None)
     protected = _protected(edited, master)
+    foreground = installed_foreground()
+    if foreground is None:
+        context.log.warning(
+            f"no foreground model at {settings.foreground_model_path()}: on busy photographic "
+            "masters the crop may bind to the wrong object; run `route-assets install-models`")
     keep = keep_for(master, subject_box=edited.subject_box, subject_mask=mask,
                     faces=[b for n, b in protected.items() if n.startswith("face")],
-                    headline=protected.get("headline"))
+                    headline=protected.get("headline"), foreground=foreground)
     signing = settings.c2pa_signing()
     credentials = (provenance.load_credentials(signing.cert_path, signing.key_path,
                                                alg=signing.alg, tsa_url=signing.tsa_url)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from route_assets.imaging.flaws import Box
+from route_assets.imaging.foreground import Matte, foreground_box
 from route_assets.imaging.measures import rgb_to_lab
 from route_assets.imaging.resize import Keep, overlap_fraction
 from route_assets.imaging.subject import background_model
@@ -276,9 +277,12 @@ def keep_for(
     headline: Box | None = None,
     logo: Box | None = None,
     detect: bool = True,
+    foreground: Matte | None = None,
 ) -> Keep:
     """Hard boxes and saliency for `plan_crop`. `faces` from an earlier stage are used as
-    given; with `detect`, the frame is searched for faces as well."""
+    given; with `detect`, the frame is searched for faces as well. `foreground` (the learned
+    matte, engines/foreground_model.py) is consulted only where the subject estimate is not
+    trusted alone: a plain-backdrop frame does not pay for it."""
     h, w = image.shape[:2]
     boxes = list(faces) + (find_faces(image) if detect else [])
     fine = _fine_grained(image)
@@ -303,5 +307,13 @@ def keep_for(
         for obj in (object_box(image, fine), salient_box(fine, w, h)):
             if obj is not None and _area(obj) <= MAX_OBJECT * w * h:
                 boxes.append(obj)
+        # The learned foreground box knows objects the two above confuse with their setting
+        # (the bee on the flower). It has no MAX_OBJECT cap: a matte covering the frame says
+        # the photograph is all subject (a stand of cupcakes), and fitting it all is then the
+        # only framing that cuts nothing.
+        if foreground is not None:
+            found = foreground_box(foreground.probability(image), w, h)
+            if found.box is not None:
+                boxes.append(found.box)
     boxes += [b for b in (headline, logo) if b is not None]
     return Keep(boxes=tuple(boxes), saliency=saliency_map(image, subject_mask, fine=fine))
