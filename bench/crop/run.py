@@ -289,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         if foreground is None:
             parser.error(f"no foreground model at {foreground_model_path()}: run "
                          "`route-assets install-models` (or pass --classical)")
+        foreground.probability(np.zeros((64, 64, 3), np.uint8))  # opens the session: untimed
     print("planner: " + ("classical boxes only (--classical)" if foreground is None else
                          f"with the learned foreground box ({foreground_model_path().name})"))
     all_cases = [c for c in cases() if c.part in parts][: args.n or None]

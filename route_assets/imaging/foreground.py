@@ -15,7 +15,7 @@ bench/crop's development parts 128, 192 and 256 px kept 0.993, 0.997 and 0.995 o
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -39,24 +39,30 @@ class Matte(Protocol):
 
 
 class ForegroundModel:
-    """An onnxruntime session on the converted IS-Net graph; `probability` is its matte."""
+    """An onnxruntime session on the converted IS-Net graph; `probability` is its matte. The
+    88 MB session is opened on first use: frames with a trusted subject never pay for it."""
 
     def __init__(self, path: Path, *, threads: int = 1) -> None:
+        self.path, self._threads = path, threads
+        self._session: Any = None
+
+    def _open(self) -> Any:
         import onnxruntime as ort  # imported here: the planner runs without it too
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
-        self._input = self._session.get_inputs()[0].name
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Foreground probability on a SIDE square (0..1, min-max normalised)."""
         small = cv2.resize(image, (SIDE, SIDE), interpolation=cv2.INTER_AREA)
         x = (small.astype(np.float32) / 255.0 - 0.5).transpose(2, 0, 1)[None]
-        out = np.asarray(self._session.run(None, {self._input: x})[0], np.float32)[0, 0]
+        if self._session is None:
+            self._session = self._open()
+        name = self._session.get_inputs()[0].name
+        out = np.asarray(self._session.run(None, {name: x})[0], np.float32)[0, 0]
         lo, hi = float(out.min()), float(out.max())
         return (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
 
