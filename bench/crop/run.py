@@ -1,6 +1,7 @@
 """Subject retention of placement crops on hand-annotated real photographs.
 
-    .venv/bin/python bench/crop/run.py [--n N] [--sheet DIR] [--simulated N]
+    .venv/bin/python bench/crop/run.py [--parts P,..] [--classical] [--n N] [--sheet DIR]
+                                       [--simulated N]
 
 Cases come from bench/crop/dataset.py (1024x1024 masters re-framed from the annotated photos in
 bench/crop/annotations.yaml). For each of 9:16, 4:5, 1:1, 16:9 and 1.91:1 (each with the
@@ -12,7 +13,12 @@ pick the region to show:
   never the annotation; it outpaints when no crop can keep what it protects;
 - planner-crop: the same planner forbidden to outpaint (largest crop, best position);
 - centre: the largest centred crop;
-- smartcrop: smartcrop 0.5.0 (smartcrop.py), largest crop of the ratio (min_scale=1).
+- smartcrop: smartcrop 0.5.0 (smartcrop.py), largest crop of the ratio (min_scale=1);
+- oracle: the planner's window logic given the annotated box itself: not a rival (it sees the
+  answer) but the least outpainting any planner keeping every subject needs.
+
+The planner consults the learned foreground model (imaging/foreground.py; `route-assets
+install-models`) where its subject estimate is not trusted; `--classical` runs it without.
 
 Masters are split by photograph into parts (dataset.PARTS; README.md): `tune`, where the
 planner's constants are set; `eval`, held out until its failures were diagnosed, a second
@@ -64,6 +70,7 @@ from route_assets.engines.simulator import simulate_generation  # noqa: E402
 from route_assets.imaging.foreground import Matte  # noqa: E402
 from route_assets.imaging.framing import keep_for  # noqa: E402
 from route_assets.imaging.resize import (  # noqa: E402
+    Keep,
     Zone,
     clear_area,
     overlap_fraction,
@@ -81,7 +88,7 @@ RATIOS = {
     "16:9": "yt-instream",
     "1.91:1": "fb-feed-landscape",
 }
-METHODS = ("planner", "planner-crop", "centre", "smartcrop")
+METHODS = ("planner", "planner-crop", "centre", "smartcrop", "oracle")
 FULLY = 0.99
 
 
@@ -138,6 +145,10 @@ def run_case(case: Case, image: np.ndarray | None = None, palette: tuple[str, ..
                 plan = plan_crop(side, side, keep=keep, zone=zone,
                                  outpaint=method == "planner", **size)
                 window, outpainted = plan.window, plan.outpainted
+            elif method == "oracle":  # the annotated box itself protected: the least
+                # outpainting any planner that keeps the subject needs (a reference, not a rival)
+                plan = plan_crop(side, side, keep=Keep(boxes=(case.box,)), zone=zone, **size)
+                window, outpainted = plan.window, plan.outpainted
             elif method == "centre":
                 window = _centre(spec.width, spec.height, side)
             else:
@@ -183,15 +194,18 @@ def _tables(results: list[Outcome], title: str, n_cases: int) -> dict[str, float
         overall = _pct([o.in_frame for o in results if o.method == method])
         print(f"{method:<13}" + cells + f"{overall:>9}")
     planner = [o for o in results if o.method == "planner"]
-    print("planner outpainting: share of placements outpainted; mean share of the frame "
-          "synthesised")
-    print(f"{'rate':<13}" + "".join(f"{_pct([o.outpainted for o in by['planner', r]]):>9}"
-                                   for r in RATIOS) + f"{_pct([o.outpainted for o in planner]):>9}")
-    print(f"{'area':<13}" + "".join(
-        f"{statistics.mean(o.synthesised for o in by['planner', r]):9.3f}" for r in RATIOS)
-        + f"{statistics.mean(o.synthesised for o in planner):9.3f}")
+    print("outpainting: share of placements outpainted; mean share of the frame synthesised "
+          "(oracle: the least a planner keeping every annotated subject needs)")
+    for method in ("planner", "oracle"):
+        mine = [o for o in results if o.method == method]
+        print(f"{method + ' rate':<13}" + "".join(
+            f"{_pct([o.outpainted for o in by[method, r]]):>9}" for r in RATIOS)
+            + f"{_pct([o.outpainted for o in mine]):>9}")
+        print(f"{method + ' area':<13}" + "".join(
+            f"{statistics.mean(o.synthesised for o in by[method, r]):9.3f}" for r in RATIOS)
+            + f"{statistics.mean(o.synthesised for o in mine):9.3f}")
+        figures[f"{method}/synthesised"] = statistics.mean(o.synthesised for o in mine)
     figures["planner/outpainted"] = sum(o.outpainted for o in planner) / len(planner)
-    figures["planner/synthesised"] = statistics.mean(o.synthesised for o in planner)
     return figures
 
 
