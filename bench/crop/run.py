@@ -23,8 +23,9 @@ install-models`) where its subject estimate is not trusted; `--classical` runs i
 Masters are split by photograph into parts (dataset.PARTS; README.md): `tune`, where the
 planner's constants are set; `eval`, held out until its failures were diagnosed, a second
 development part since; `final` and `fresh`, each annotated before the planner first ran on
-it and held out for one run; and `heldout`, added after the last change. Each part is printed,
-then all masters together; the held-out figures are `heldout`'s (README.md).
+it and held out for one run; `heldout`, the same; and `sealed` and `sealed2`, chosen and
+annotated by another hand, never seen by the planner's author, each run once (the held-out
+figures: README.md). Each part is printed, then all masters together. `--parts` picks parts.
 
 Subject retention (the definition in market-and-platforms.md §3): the share of crops whose
 annotated subject box lies fully inside the crop window *and* inside the placement's clear
@@ -221,7 +222,8 @@ def report(results: list[Outcome], analysis: list[float], n_cases: int) -> dict[
                      "final": "FINAL part (held out for one run on 2026-12-07)",
                      "fresh": "FRESH part (held out for one run; development since)",
                      "heldout": "HELDOUT part (held out for one run; development since)",
-                     "sealed": "SEALED part (annotated by another hand, unseen, run once)"}[part]
+                     "sealed": "SEALED part (annotated by another hand, unseen, run once)",
+                     "sealed2": "SEALED2 part (the same, added after sealed's run)"}[part]
             n = len({r.case for r in mine})
             figures |= {f"{part}/{k}": v for k, v in _tables(mine, label, n).items()}
     figures |= _tables(results, "ALL masters (both parts)", n_cases)
