@@ -30,7 +30,6 @@ from route_assets.imaging.foreground import ForegroundModel
 PACKAGE = "@imgly/background-removal-data@1.4.5"
 RESOURCE = "/models/medium"  # IS-Net, fp16 weights (88 MB)
 MODEL_SHA256 = "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"
-TRACED_SIDE = 1024
 
 
 class ModelInstallError(RuntimeError):

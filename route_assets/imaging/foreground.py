@@ -13,7 +13,6 @@ costs ~3 s of CPU, at 192 px ~0.1 s, and a crop needs a box, not a hair-accurate
 bench/crop's development parts 128, 192 and 256 px kept 0.993, 0.997 and 0.995 of subjects.
 """
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,12 +25,6 @@ SIDE = 192  # network input side; any multiple of 64 (the converted graph scales
 THRESHOLD = 0.5  # foreground probability, after the min-max normalisation IS-Net's authors use
 MIN_SHARE = 0.1  # a component with less than this share of the largest one's mass is a speck
 PAD = 0.04  # growth of the box per side: the matte stops short of soft rims
-
-
-@dataclass(frozen=True)
-class Foreground:
-    box: Box | None  # master pixels; None when nothing stands out
-    share: float  # of the frame inside the box
 
 
 class Matte(Protocol):
@@ -67,17 +60,17 @@ class ForegroundModel:
         return (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
 
 
-def foreground_box(probability: np.ndarray, width: int, height: int) -> Foreground:
-    """The padded box of the matte's foreground components, specks dropped."""
+def foreground_box(probability: np.ndarray, width: int, height: int) -> Box | None:
+    """The padded box (master pixels) of the matte's foreground components, specks dropped;
+    None when nothing stands out."""
     fg = (probability >= THRESHOLD).astype(np.uint8)
     count, labels = cv2.connectedComponents(fg, connectivity=8)
     if count <= 1:
-        return Foreground(None, 0.0)
+        return None
     mass = np.bincount(labels.ravel(), weights=probability.ravel(), minlength=count)[1:]
     ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(mass >= MIN_SHARE * mass.max()) + 1))
     sx, sy = width / probability.shape[1], height / probability.shape[0]
     x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
     px, py = PAD * (x1 - x0), PAD * (y1 - y0)
-    box = (max(0, int(x0 - px)), max(0, int(y0 - py)),
-           min(width, int(np.ceil(x1 + px))), min(height, int(np.ceil(y1 + py))))
-    return Foreground(box, (box[2] - box[0]) * (box[3] - box[1]) / (width * height))
+    return (max(0, int(x0 - px)), max(0, int(y0 - py)),
+            min(width, int(np.ceil(x1 + px))), min(height, int(np.ceil(y1 + py))))

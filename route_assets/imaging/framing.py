@@ -313,7 +313,7 @@ def keep_for(
         # only framing that cuts nothing.
         if foreground is not None:
             found = foreground_box(foreground.probability(image), w, h)
-            if found.box is not None:
-                boxes.append(found.box)
+            if found is not None:
+                boxes.append(found)
     boxes += [b for b in (headline, logo) if b is not None]
     return Keep(boxes=tuple(boxes), saliency=saliency_map(image, subject_mask, fine=fine))
