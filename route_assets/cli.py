@@ -1,6 +1,7 @@
 """`route-assets`: validate, plan, run and report campaigns from the command line."""
 
 import functools
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -281,6 +282,10 @@ def emulate(host: str, port: int, latency: float) -> None:
             click.echo(f"  export {name}={value}")
         click.echo("then `route-assets run BRIEF` (dummy keys, no money). Ctrl-C stops.")
 
+    # Ctrl-C and SIGTERM stop it cleanly even when a script started it with SIGINT ignored (a
+    # non-interactive shell does that to background jobs, and children inherit it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     serve_forever(host=host, port=port, latency_s=latency, keys=DEFAULT_KEYS, on_ready=ready)
 
 
