@@ -46,7 +46,12 @@ class ForegroundModel:
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        try:
+            return ort.InferenceSession(str(self.path), options,
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise RuntimeError(f"{self.path}: not a loadable foreground model ({exc}); run "
+                               "`route-assets install-models --force`") from exc
 
     def probability(self, image: np.ndarray) -> np.ndarray:
         """Foreground probability on a SIDE square (0..1, min-max normalised)."""

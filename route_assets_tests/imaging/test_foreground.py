@@ -100,6 +100,13 @@ def test_converted_graph_runs_at_any_multiple_of_64(monkeypatch):
     assert overlap_fraction(boxes[0], boxes[1]) > 0.8  # the same cup at either size
 
 
+def test_a_damaged_model_file_names_itself_and_the_fix(tmp_path):
+    broken = tmp_path / "isnet.onnx"
+    broken.write_bytes(b"not an onnx graph")
+    with pytest.raises(RuntimeError, match=r"isnet\.onnx: not a loadable.*--force"):
+        ForegroundModel(broken).probability(np.zeros((64, 64, 3), np.uint8))
+
+
 def _fake_npm(folder: Path, payload: bytes, chunk: int) -> None:
     """An `npm` that 'packs' a package shaped like @imgly/background-removal-data: the model
     split into content-addressed chunks listed in dist/resources.json."""
