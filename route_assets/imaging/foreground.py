@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from route_assets.imaging.components import heavy_box
 from route_assets.imaging.flaws import Box
 
 SIDE = 192  # network input side; any multiple of 64 (the converted graph scales its resizes)
@@ -68,14 +69,9 @@ class ForegroundModel:
 def foreground_box(probability: np.ndarray, width: int, height: int) -> Box | None:
     """The padded box (master pixels) of the matte's foreground components, specks dropped;
     None when nothing stands out."""
-    fg = (probability >= THRESHOLD).astype(np.uint8)
-    count, labels = cv2.connectedComponents(fg, connectivity=8)
-    if count <= 1:
+    box = heavy_box(probability >= THRESHOLD, probability, rel=MIN_SHARE, pad=PAD, width=width,
+                    height=height)
+    if box is None:
         return None
-    mass = np.bincount(labels.ravel(), weights=probability.ravel(), minlength=count)[1:]
-    ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(mass >= MIN_SHARE * mass.max()) + 1))
-    sx, sy = width / probability.shape[1], height / probability.shape[0]
-    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
-    px, py = PAD * (x1 - x0), PAD * (y1 - y0)
-    return (max(0, int(x0 - px)), max(0, int(y0 - py)),
-            min(width, int(np.ceil(x1 + px))), min(height, int(np.ceil(y1 + py))))
+    return (max(0, int(box[0])), max(0, int(box[1])),
+            min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3]))))

@@ -14,6 +14,7 @@ from functools import cache
 import cv2
 import numpy as np
 
+from route_assets.imaging.components import heavy_box
 from route_assets.imaging.flaws import Box
 from route_assets.imaging.foreground import Matte, foreground_box
 from route_assets.imaging.measures import rgb_to_lab
@@ -114,16 +115,11 @@ def salient_box(saliency: np.ndarray, width: int, height: int) -> Box | None:
     sal = np.asarray(saliency, np.float32)
     top = (sal >= np.quantile(sal, 1 - SALIENT_SHARE)).astype(np.uint8)
     mask = cv2.morphologyEx(top, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    n, labels, _, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
+    box = heavy_box(mask, sal, rel=SALIENT_REL, pad=SALIENT_PAD, width=width, height=height)
+    if box is None:
         return None
-    mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=n)[1:]
-    ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(mass >= SALIENT_REL * mass.max()) + 1))
-    sx, sy = width / sal.shape[1], height / sal.shape[0]
-    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
-    px, py = SALIENT_PAD * (x1 - x0), SALIENT_PAD * (y1 - y0)
-    return (max(0, int(x0 - px)), max(0, int(y0 - py)),
-            min(width, int(x1 + px)), min(height, int(y1 + py)))
+    return (max(0, int(box[0])), max(0, int(box[1])),
+            min(width, int(box[2])), min(height, int(box[3])))
 
 
 def _border_contrast(lab: np.ndarray) -> np.ndarray:
@@ -178,17 +174,11 @@ def object_box(image: np.ndarray, fine: np.ndarray | None = None) -> Box | None:
     except cv2.error:
         pass  # a degenerate seed (one colour class empty): keep the seed itself
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
-    if count <= 1:
-        return None
     # Components weighed by their score mass; those with SALIENT_REL of the strongest's stay.
-    mass = np.bincount(labels.ravel(), weights=score.ravel(), minlength=count)[1:]
-    ys, xs = np.nonzero(np.isin(labels, np.flatnonzero(mass >= SALIENT_REL * mass.max()) + 1))
-    sx, sy = w / n, h / n
-    x0, y0, x1, y1 = xs.min() * sx, ys.min() * sy, (xs.max() + 1) * sx, (ys.max() + 1) * sy
-    px, py = OBJECT_PAD * (x1 - x0), OBJECT_PAD * (y1 - y0)
-    return (max(0, int(x0 - px)), max(0, int(y0 - py)),
-            min(w, int(x1 + px)), min(h, int(y1 + py)))
+    box = heavy_box(fg, score, rel=SALIENT_REL, pad=OBJECT_PAD, width=w, height=h)
+    if box is None:
+        return None
+    return (max(0, int(box[0])), max(0, int(box[1])), min(w, int(box[2])), min(h, int(box[3])))
 
 
 def saliency_map(image: np.ndarray, subject_mask: np.ndarray | None = None,
